@@ -1,0 +1,40 @@
+# The two set-up commands of the README:
+#   make lab    install the workbook and open it in JupyterLab
+#   make test   install everything the tests need and run every test (what CI runs)
+# Both work from a clean clone with no GPU; nothing but the package registries is reached.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# The PyTorch release the workbook is tested with. If torch is already importable
+# in the environment (say a CUDA build you installed), it is kept as it is.
+TORCH  ?= torch==2.13.0
+
+.PHONY: lab test install install-test browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[lab]"
+
+install-test: $(BIN)/python
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+
+# Headless Chromium for the browser tests, from Debian's packages (never a browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    else echo "browser tests need Chromium: sudo apt-get install chromium (they are skipped without it)"; fi; }
+
+lab: install
+	$(BIN)/jupyter lab notebooks/
+
+test: install-test browser
+	MTLKIT_QUICK=1 $(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) data/*.pt screenshots test-artifacts

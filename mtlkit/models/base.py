@@ -1,0 +1,86 @@
+"""The multi-task model contract every architecture in mtlkit follows.
+
+    x --shared trunk--> z --head_t--> output_t      for every task t
+
+``forward(x)`` returns an :class:`MTLOutput`: the per-task outputs and the shared
+representation ``z`` (``None`` where an architecture has no single shared
+representation, e.g. soft sharing). Balancers use ``shared_parameters()`` for
+parameter gradients and ``z`` for representation gradients (the MGDA-UB trick);
+task-specific parameters always receive their own task's gradient.
+"""
+from __future__ import annotations
+
+from typing import Iterator, NamedTuple
+
+from torch import Tensor, nn
+
+from ..tasks import TaskSet
+
+
+class MTLOutput(NamedTuple):
+    outputs: dict[str, Tensor]
+    z: Tensor | None
+
+
+class MultiTaskModel(nn.Module):
+    """Base class: task heads live in ``self.heads`` (a ModuleDict keyed by task name).
+
+    By default every parameter outside ``self.heads`` is shared. Architectures
+    whose task-specific parameters live elsewhere override ``task_parameters``.
+    """
+
+    heads: nn.ModuleDict
+
+    def __init__(self, tasks: TaskSet):
+        super().__init__()
+        if not isinstance(tasks, TaskSet):
+            raise TypeError(f"tasks must be a TaskSet, got {type(tasks).__name__}")
+        self.tasks = tasks
+
+    def forward(self, x: Tensor) -> MTLOutput:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def task_parameters(self, name: str) -> list[nn.Parameter]:
+        """Parameters only task ``name``'s loss reaches."""
+        self.tasks[name]
+        return [p for p in self.heads[name].parameters() if p.requires_grad]
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """Parameters more than one task's loss reaches (the θ of the balancers)."""
+        specific = {id(p) for n in self.tasks for p in self.task_parameters(n)}
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in specific]
+
+    def last_shared_parameters(self) -> list[nn.Parameter]:
+        """The last shared layer's parameters (GradNorm's W). Default: the last shared tensor."""
+        shared = self.shared_parameters()
+        return shared[-1:] if shared else []
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def check_input(self, x: Tensor, in_shape: tuple[int, ...]) -> None:
+        """Raise a ValueError naming the expected and actual input shapes."""
+        if tuple(x.shape[1:]) != tuple(in_shape):
+            raise ValueError(f"{type(self).__name__} expects inputs of shape (B, {', '.join(map(str, in_shape))}), "
+                             f"got {tuple(x.shape)}")
+
+
+def iter_named_shared(model: MultiTaskModel) -> Iterator[tuple[str, nn.Parameter]]:
+    shared = {id(p) for p in model.shared_parameters()}
+    return ((n, p) for n, p in model.named_parameters() if id(p) in shared)
+
+
+def flat_size(params: list[nn.Parameter]) -> int:
+    return int(sum(p.numel() for p in params))
+
+
+def requires_representation(output: MTLOutput, model: nn.Module) -> Tensor:
+    """The shared representation z, or a clear error when the model has none that learns."""
+    z = output.z
+    if z is None or not z.requires_grad:
+        raise ValueError(f"{type(model).__name__} has no shared representation z that depends on learned "
+                         "parameters (no shared trunk); use parameter gradients instead")
+    return z
+
+
+__all__ = ["MTLOutput", "MultiTaskModel", "flat_size", "iter_named_shared", "requires_representation"]
