@@ -1,0 +1,5 @@
+"""Widgets and live plots. Nothing else in mtlkit imports this package."""
+from .live import LiveRunner
+from .style import METHOD_COLORS, TASK_COLORS, method_color, task_color
+
+__all__ = ["LiveRunner", "METHOD_COLORS", "TASK_COLORS", "method_color", "task_color"]

@@ -1,0 +1,91 @@
+"""Live training for widgets: a background runner with Play / Pause / Step / Reset.
+
+The runner calls ``step()`` in a worker thread so the kernel stays free to
+handle button clicks and slider moves while a model trains; ``refresh()``
+redraws the figures, at most ``fps`` times a second (plotly redraws are far
+slower than a training step). Errors in the worker are kept, shown by the panel
+and re-raised by :meth:`LiveRunner.wait`, never lost.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+
+class LiveRunner:
+    """Drive ``step()`` in a thread until paused, finished, or ``max_steps`` is reached."""
+
+    def __init__(self, step: Callable[[], bool | None], refresh: Callable[[], None], fps: float = 4.0,
+                 on_state: Callable[[str], None] | None = None):
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self._step, self._refresh, self._period = step, refresh, 1.0 / fps
+        self._on_state = on_state or (lambda state: None)
+        self._thread: threading.Thread | None = None
+        self._pause = threading.Event()
+        self._lock = threading.Lock()
+        self.error: BaseException | None = None
+        self.steps_done = 0
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def play(self) -> None:
+        """Start training in the background (no-op if already running)."""
+        if self.running:
+            return
+        self.error = None
+        self._pause.clear()
+        self._thread = threading.Thread(target=self._loop, name="mtlkit-live", daemon=True)
+        self._thread.start()
+        self._on_state("running")
+
+    def pause(self, timeout: float = 30.0) -> None:
+        """Stop after the current step and wait for the worker to end."""
+        self._pause.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError(f"training thread did not stop within {timeout} s")
+        self._thread = None
+
+    def step(self, n: int = 1) -> None:
+        """Run ``n`` steps now, in the caller's thread (pauses a running worker first)."""
+        self.pause()
+        with self._lock:
+            for _ in range(n):
+                self.steps_done += 1
+                if self._step() is False:
+                    break
+            self._refresh()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the worker ends; re-raise an error it hit."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError(f"training did not finish within {timeout} s")
+        if self.error is not None:
+            raise self.error
+
+    def _loop(self) -> None:
+        last = 0.0
+        try:
+            with self._lock:
+                while not self._pause.is_set():
+                    self.steps_done += 1
+                    more = self._step()
+                    now = time.monotonic()
+                    if now - last >= self._period or more is False:
+                        self._refresh()
+                        last = now
+                    if more is False:
+                        break
+                self._refresh()
+        except BaseException as exc:  # shown by the panel and re-raised by wait()
+            self.error = exc
+            self._on_state(f"error: {type(exc).__name__}: {exc}")
+            return
+        self._on_state("paused" if self._pause.is_set() else "finished")
