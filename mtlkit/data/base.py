@@ -83,4 +83,8 @@ class MultiTaskDataset:
         for start in range(0, n, batch_size):
             yield self[order[start:start + batch_size]]
 
-
+    def stream(self, batch_size: int, generator: torch.Generator | None = None
+               ) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
+        """Endless batches, epoch after epoch, each epoch in a fresh random order."""
+        while True:
+            yield from self.batches(batch_size, generator)

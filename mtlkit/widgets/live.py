@@ -38,9 +38,9 @@ class LiveRunner:
             return
         self.error = None
         self._pause.clear()
+        self._on_state("running")
         self._thread = threading.Thread(target=self._loop, name="mtlkit-live", daemon=True)
         self._thread.start()
-        self._on_state("running")
 
     def pause(self, timeout: float = 30.0) -> None:
         """Stop after the current step and wait for the worker to end."""
