@@ -30,11 +30,17 @@ browser:
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	    else echo "browser tests need Chromium: sudo apt-get install chromium (they are skipped without it)"; fi; }
 
-lab: install
-	$(BIN)/jupyter lab notebooks/
+# Extra arguments for JupyterLab, e.g. JUPYTER_ARGS="--no-browser --port=8899".
+JUPYTER_ARGS ?=
 
+lab: install
+	$(BIN)/jupyter lab notebooks/ $(JUPYTER_ARGS)
+
+# Two test processes (one per core of a small CI machine), one thread each: the workbook's
+# models are tiny, and oversubscribed threads are far slower than one. A notebook's cells
+# stay together on one process (--dist loadfile).
 test: install-test browser
-	MTLKIT_QUICK=1 $(BIN)/python -m pytest
+	OMP_NUM_THREADS=1 MTLKIT_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) data/*.pt screenshots test-artifacts
