@@ -16,13 +16,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-install: $(BIN)/python
+# Stamps make a second `make lab` / `make test` start at once; they are redone when
+# pyproject.toml changes. The test extras include the lab's, so they stamp both.
+$(VENV)/.lab-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[lab]"
+	touch $@
 
-install-test: $(BIN)/python
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.lab-installed
+
+install: $(VENV)/.lab-installed
+install-test: $(VENV)/.test-installed
 
 # Headless Chromium for the browser tests, from Debian's packages (never a browser download).
 browser:
