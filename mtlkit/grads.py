@@ -5,6 +5,7 @@ inputs (the shared parameters θ, or the shared representation z).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import torch
@@ -17,19 +18,59 @@ class NonFiniteError(FloatingPointError):
     """A loss or gradient is NaN or infinite; the message names the task."""
 
 
-def task_gradients(losses: Tensor, inputs: Sequence[Tensor], retain_graph: bool = True) -> Tensor:
+def task_gradients(losses: Tensor, inputs: Sequence[Tensor], retain_graph: bool = True,
+                   batched: bool | None = None) -> Tensor:
     """G (T, P): row i is ∇ losses[i] with respect to ``inputs``, flattened and concatenated.
 
-    Inputs a loss does not reach contribute zeros.
+    Inputs a loss does not reach contribute zeros. ``batched=True`` computes all T
+    rows in one vectorised backward pass (``torch.autograd.grad(...,
+    is_grads_batched=True)``, i.e. vmap over the backward graph) and falls back to
+    the loop when vmap cannot handle an op; ``batched=False`` runs T backward
+    passes. ``None`` picks :data:`BATCHED_DEFAULT`, the faster of the two on the
+    benchmarks (see ``benchmarks/balancers.py --grads``).
     """
     if losses.dim() != 1:
         raise ValueError(f"losses must be a vector (T,), got shape {tuple(losses.shape)}")
+    inputs = list(inputs)
+    use_batched = BATCHED_DEFAULT if batched is None else batched
+    if use_batched and losses.shape[0] > 1:
+        try:
+            return _task_gradients_batched(losses, inputs, retain_graph)
+        except RuntimeError:  # an op without a batching rule for its backward: loop instead
+            pass
+    return _task_gradients_loop(losses, inputs, retain_graph)
+
+
+#: Default of ``task_gradients(batched=None)``. Measured on CPU (2 cores, torch 2.13,
+#: ``python benchmarks/balancers.py --grads``): the loop was faster or equal for every
+#: model tried, since vmap over a small backward pays more in bookkeeping than it
+#: saves. CUDA was not available to measure.
+BATCHED_DEFAULT = False
+
+
+def _flatten(grads: Sequence[Tensor | None], inputs: Sequence[Tensor], lead: tuple[int, ...] = ()) -> Tensor:
+    return torch.cat([(g if g is not None else p.new_zeros(lead + p.shape)).reshape(*lead, -1)
+                      for g, p in zip(grads, inputs)], dim=-1)
+
+
+def _task_gradients_loop(losses: Tensor, inputs: list[Tensor], retain_graph: bool) -> Tensor:
+    T = losses.shape[0]
     rows = []
-    for i in range(losses.shape[0]):
-        grads = torch.autograd.grad(losses[i], list(inputs), retain_graph=retain_graph, allow_unused=True)
-        rows.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
-                               for g, p in zip(grads, inputs)]))
+    for i in range(T):
+        keep = retain_graph or i < T - 1
+        grads = torch.autograd.grad(losses[i], inputs, retain_graph=keep, allow_unused=True)
+        rows.append(_flatten(grads, inputs))
     return torch.stack(rows)
+
+
+def _task_gradients_batched(losses: Tensor, inputs: list[Tensor], retain_graph: bool) -> Tensor:
+    T = losses.shape[0]
+    eye = torch.eye(T, dtype=losses.dtype, device=losses.device)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*performance drop.*")
+        grads = torch.autograd.grad(losses, inputs, grad_outputs=eye, retain_graph=True,
+                                    allow_unused=True, is_grads_batched=True)
+    return _flatten(grads, inputs, (T,))
 
 
 def check_finite_losses(losses: Tensor, tasks: TaskSet, step: int | None = None) -> None:
@@ -75,3 +116,43 @@ def conflict_stats(G: Tensor) -> dict[str, float]:
     neg = int((K[iu[0], iu[1]] < 0).sum())
     pairs = T * (T - 1) // 2
     return {"conflicting_pairs": neg, "pairs": pairs, "conflict_fraction": neg / pairs}
+
+
+def gradient_norms(G: Tensor) -> Tensor:
+    """(T,) Euclidean norm of each task's gradient ||g_i||."""
+    return G.norm(dim=1)
+
+
+def magnitude_similarity(G: Tensor, eps: float = 1e-12) -> Tensor:
+    """(T, T) gradient magnitude similarity (Yu et al., NeurIPS 2020, arXiv 2001.06782).
+
+    GMS(g_i, g_j) = 2 ||g_i|| ||g_j|| / (||g_i||² + ||g_j||²): 1 for equal norms,
+    towards 0 when one gradient dominates. Two zero gradients count as similar (1).
+    """
+    n = G.norm(dim=1)
+    num = 2 * n[:, None] * n[None, :]
+    den = n[:, None] ** 2 + n[None, :] ** 2
+    return torch.where(den > eps, num / den.clamp_min(eps), torch.ones_like(den))
+
+
+def update_cosines(G: Tensor, d: Tensor, eps: float = 1e-12) -> Tensor:
+    """(T,) cos(d, g_i): how well the applied update d (P,) serves each task; 0 for a zero vector."""
+    if d.shape != (G.shape[1],):
+        raise ValueError(f"update must have shape ({G.shape[1]},) to match G {tuple(G.shape)}, got {tuple(d.shape)}")
+    dots = G @ d
+    den = G.norm(dim=1) * d.norm()
+    return torch.where(den > eps, dots / den.clamp_min(eps), torch.zeros_like(dots))
+
+
+def gradient_diagnostics(G: Tensor, d: Tensor | None = None) -> dict[str, object]:
+    """Everything the live gradient plots show, detached and on the CPU.
+
+    Keys: ``norms`` (T,), ``cosine`` (T, T), ``magnitude_similarity`` (T, T), the
+    :func:`conflict_stats` entries, and ``update_cosine`` (T,) when ``d`` is given.
+    """
+    G = G.detach().float().cpu()
+    out: dict[str, object] = {"norms": gradient_norms(G), "cosine": cosine_matrix(G),
+                              "magnitude_similarity": magnitude_similarity(G), **conflict_stats(G)}
+    if d is not None:
+        out["update_cosine"] = update_cosines(G, d.detach().float().cpu())
+    return out

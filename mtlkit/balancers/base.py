@@ -49,6 +49,13 @@ class Balancer(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.num_tasks: int | None = None
+        # follows .to(device), so state created in setup() lands on the Trainer's device
+        self.register_buffer("_anchor", torch.zeros(0), persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        """The device this balancer was moved to (where setup() creates its state)."""
+        return self._anchor.device
 
     def setup(self, num_tasks: int) -> None:
         """Called once by the Trainer with the number of tasks, before the first step."""
@@ -96,6 +103,8 @@ class GradientBalancer(Balancer):
             raise ValueError(f"on must be 'params' (shared parameters) or 'z' (shared representation), got {on!r}")
         self.on = on
         self.last_weights: Tensor | None = None
+        #: (T,) detached losses of the current step, set before ``aggregate`` (MGDA's loss normalisations).
+        self.last_losses: Tensor | None = None
 
     def aggregate(self, G: Tensor) -> Tensor:
         """G (T, P) -> update direction d (P,). Subclasses may set ``self.last_weights``."""
@@ -111,6 +120,7 @@ class GradientBalancer(Balancer):
         G = task_gradients(losses, inputs)
         check_finite_gradients(G, model.tasks, "shared representation z" if self.on == "z" else "shared parameters")
         self.last_weights = None
+        self.last_losses = losses.detach()
         d = self.aggregate(G)
         if d.shape != (G.shape[1],):
             raise RuntimeError(f"{type(self).__name__}.aggregate returned shape {tuple(d.shape)}, "
