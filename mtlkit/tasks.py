@@ -41,7 +41,14 @@ MSE = Metric("mse", _mse, higher_is_better=False)
 MAE = Metric("mae", _mae, higher_is_better=False)
 ACCURACY = Metric("accuracy", _accuracy, higher_is_better=True)
 
-LOSSES: dict[str, LossFn] = {"mse": F.mse_loss, "l1": F.l1_loss, "cross_entropy": F.cross_entropy}
+
+def cosine_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean of 1 - cos(pred, target) over every position; vectors along dim 1 (surface normals: (B, 3, H, W))."""
+    return (1 - F.cosine_similarity(pred, target, dim=1, eps=1e-8)).mean()
+
+
+LOSSES: dict[str, LossFn] = {"mse": F.mse_loss, "l1": F.l1_loss, "cross_entropy": F.cross_entropy,
+                             "cosine": cosine_loss}
 
 
 @dataclass(frozen=True)
