@@ -5,11 +5,17 @@ handle button clicks and slider moves while a model trains; ``refresh()``
 redraws the figures, at most ``fps`` times a second (plotly redraws are far
 slower than a training step). Errors in the worker are kept, shown by the panel
 and re-raised by :meth:`LiveRunner.wait`, never lost.
+
+Changes to the training state from the kernel (a new balancer, new weights)
+go through :meth:`LiveRunner.between_steps`: they run at once when nothing is
+running, otherwise the worker runs them before its next step, so a step never
+sees half a change.
 """
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from typing import Callable
 
 
@@ -24,7 +30,10 @@ class LiveRunner:
         self._on_state = on_state or (lambda state: None)
         self._thread: threading.Thread | None = None
         self._pause = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._pending: deque[Callable[[], None]] = deque()
+        self._pending_lock = threading.Lock()
+        self._worker_takes_changes = False
         self.error: BaseException | None = None
         self.steps_done = 0
 
@@ -39,6 +48,8 @@ class LiveRunner:
         self.error = None
         self._pause.clear()
         self._on_state("running")
+        with self._pending_lock:
+            self._worker_takes_changes = True
         self._thread = threading.Thread(target=self._loop, name="mtlkit-live", daemon=True)
         self._thread.start()
 
@@ -51,10 +62,24 @@ class LiveRunner:
                 raise TimeoutError(f"training thread did not stop within {timeout} s")
         self._thread = None
 
+    def between_steps(self, change: Callable[[], None]) -> None:
+        """Apply ``change()`` between two steps: now if idle, else before the worker's next step."""
+        with self._pending_lock:
+            if self._worker_takes_changes:
+                self._pending.append(change)
+                return
+        with self._lock:
+            change()
+
+    def _apply_pending(self) -> None:
+        while self._pending:
+            self._pending.popleft()()
+
     def step(self, n: int = 1) -> None:
         """Run ``n`` steps now, in the caller's thread (pauses a running worker first)."""
         self.pause()
         with self._lock:
+            self._apply_pending()
             for _ in range(n):
                 self.steps_done += 1
                 if self._step() is False:
@@ -71,21 +96,32 @@ class LiveRunner:
             raise self.error
 
     def _loop(self) -> None:
+        try:
+            self._train()
+        except BaseException as exc:  # shown by the panel and re-raised by wait()
+            self.error = exc
+            self._on_state(f"error: {type(exc).__name__}: {exc}")
+            return
+        self._on_state("paused" if self._pause.is_set() else "finished")
+
+    def _train(self) -> None:
         last = 0.0
         try:
-            with self._lock:
-                while not self._pause.is_set():
+            while not self._pause.is_set():
+                with self._lock:  # held per step only, so the kernel can act between steps
+                    self._apply_pending()
                     self.steps_done += 1
                     more = self._step()
                     now = time.monotonic()
                     if now - last >= self._period or more is False:
                         self._refresh()
                         last = now
-                    if more is False:
-                        break
-                self._refresh()
-        except BaseException as exc:  # shown by the panel and re-raised by wait()
-            self.error = exc
-            self._on_state(f"error: {type(exc).__name__}: {exc}")
-            return
-        self._on_state("paused" if self._pause.is_set() else "finished")
+                if more is False:
+                    break
+        finally:
+            with self._pending_lock:
+                self._worker_takes_changes = False
+            with self._lock:  # changes queued during the last step still apply
+                self._apply_pending()
+        with self._lock:
+            self._refresh()
