@@ -46,7 +46,9 @@ def test_gradnorm_weight_gradient_pushes_towards_the_target():
     b = GradNorm(alpha=1.0)
     b.setup(2)
     L0 = torch.tensor([1.0, 1.0])
-    b.weight_gradient(L0, torch.tensor([1.0, 1.0]))  # first call sets L(0)
+    b.weight_gradient(L0, torch.tensor([1.0, 1.0]))
+    b.after_step(lambda: L0)  # the first step succeeded: L(0) is stored
+    assert torch.equal(b.initial_losses, L0)
     # task 1 trains slower (higher relative loss) -> its target is higher -> its weight's gradient is negative
     grad = b.weight_gradient(torch.tensor([0.9, 0.3]), torch.tensor([2.0, 2.0]))
     assert grad[0] < 0 < grad[1]

@@ -14,7 +14,8 @@ How it fits ``backward(losses, model, output)``: the weights are a parameter of
 this balancer, so the Trainer's optimizer updates them with the model (the paper
 also uses one optimizer); :meth:`backward` writes ∇_w L_grad into ``w.grad`` and
 back-propagates Σ w_i L_i into the model; :meth:`after_step` renormalises.
-W is ``model.last_shared_parameters()``; L_i(0) are the losses of the first step.
+W is ``model.last_shared_parameters()``; L_i(0) are the losses of the first
+(successful) step.
 
 Chen, Badrinarayanan, Lee & Rabinovich, "GradNorm: Gradient Normalization for
 Adaptive Loss Balancing in Deep Multitask Networks", ICML 2018, arXiv 1711.02257.
@@ -43,6 +44,7 @@ class GradNorm(WeightingBalancer):
         self.alpha, self.min_weight = alpha, min_weight
         self.task_weights: nn.Parameter | None = None
         self.register_buffer("initial_losses", torch.zeros(0))
+        self._first_losses: Tensor | None = None  # L(0), stored once the first step succeeded
 
     def setup(self, num_tasks: int) -> None:
         super().setup(num_tasks)
@@ -55,16 +57,25 @@ class GradNorm(WeightingBalancer):
         return self.task_weights.detach().to(losses.device, losses.dtype)
 
     def weight_gradient(self, losses: Tensor, layer_grad_norms: Tensor) -> Tensor:
-        """∇_w L_grad (T,) from the losses (T,) and ||∇_W L_i|| (T,); sets L(0) on first use."""
+        """∇_w L_grad (T,) from the losses (T,) and ||∇_W L_i|| (T,).
+
+        Until :meth:`after_step` has stored L(0), the current losses serve as L(0).
+        """
         losses = losses.detach()
         w = self.weights(losses)
-        if self.initial_losses.shape != losses.shape or torch.isnan(self.initial_losses).any():
-            self.initial_losses = losses.clone().clamp_min(1e-12)
+        if self._has_initial_losses(losses):
+            initial = self.initial_losses.to(losses.device, losses.dtype)
+        else:
+            initial = losses.clamp_min(1e-12)
+            self._first_losses = initial.clone()
         G = w * layer_grad_norms
-        ratio = losses / self.initial_losses.to(losses.device, losses.dtype)
+        ratio = losses / initial
         r = ratio / ratio.mean().clamp_min(1e-12)
         target = G.mean() * r.pow(self.alpha)
         return torch.sign(G - target) * layer_grad_norms
+
+    def _has_initial_losses(self, losses: Tensor) -> bool:
+        return self.initial_losses.shape == losses.shape and not bool(torch.isnan(self.initial_losses).any())
 
     def backward(self, losses: Tensor, model: MultiTaskModel, output: MTLOutput) -> StepInfo:
         W = model.last_shared_parameters()
@@ -85,5 +96,8 @@ class GradNorm(WeightingBalancer):
         w.mul_(w.numel() / w.sum())
 
     def after_step(self, losses_now: Callable[[], Tensor]) -> None:
+        if self._first_losses is not None:
+            self.initial_losses = self._first_losses.to(self.device)
+            self._first_losses = None
         if self.task_weights is not None:
             self.renormalize()
