@@ -98,12 +98,17 @@ class Trainer:
 
     # -- one step -----------------------------------------------------------
     def losses(self, x: Tensor, targets: Mapping[str, Tensor]) -> tuple[Tensor, MTLOutput]:
-        """The (T,) loss vector and the model output on one batch."""
+        """The (T,) loss vector and the model output on one batch.
+
+        Task t's loss includes the model's auxiliary term for t, if any (``MultiTaskModel.auxiliary_losses``).
+        """
         output = self.model(x)
         if not isinstance(output, MTLOutput):
             raise TypeError(f"{type(self.model).__name__}.forward must return an MTLOutput, "
                             f"got {type(output).__name__}")
-        return self.tasks.losses(output.outputs, targets), output
+        losses = self.tasks.losses(output.outputs, targets)
+        aux = self.model.auxiliary_losses(targets)
+        return (losses if aux is None else losses + aux), output
 
     def train_step(self, x: Tensor, targets: Mapping[str, Tensor]) -> StepResult:
         """One optimisation step on one batch; raises NonFiniteError before any update on NaN/inf."""

@@ -10,7 +10,7 @@ task-specific parameters always receive their own task's gradient.
 """
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple
+from typing import Iterator, Mapping, NamedTuple
 
 from torch import Tensor, nn
 
@@ -54,6 +54,13 @@ class MultiTaskModel(nn.Module):
         """The last shared layer's parameters (GradNorm's W). Default: the last shared tensor."""
         shared = self.shared_parameters()
         return shared[-1:] if shared else []
+
+    def auxiliary_losses(self, targets: Mapping[str, Tensor]) -> Tensor | None:
+        """Extra per-task loss terms (T,) from the last forward pass (deep supervision, PAD-Net), or None.
+
+        The Trainer adds them to the task losses, so task t trains on L_t + aux_t.
+        """
+        return None
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
