@@ -1,6 +1,7 @@
 """One small training loop for every model and balancer, with callbacks.
 
 Data flows one way: batch -> model -> per-task losses -> balancer (fills .grad)
+-> the model's task-independent ``regularizer()``, if any, adds its gradient
 -> optimizer step -> callbacks. Each step checks the losses and gradients before
 the optimizer touches a parameter, so a NaN never spreads silently.
 
@@ -112,11 +113,15 @@ class Trainer:
 
     def train_step(self, x: Tensor, targets: Mapping[str, Tensor]) -> StepResult:
         """One optimisation step on one batch; raises NonFiniteError before any update on NaN/inf."""
-        self.model.train()
+        if not self.model.training:
+            self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         losses, output = self.losses(x, targets)
         check_finite_losses(losses, self.tasks, self.step_count)
         info = self.balancer.backward(losses, self.model, output)
+        penalty = self.model.regularizer()
+        if penalty is not None:  # task-independent (soft sharing, AdaShare): its gradient adds to the update
+            penalty.backward()
         self._check_gradients(x, targets)
         self.optimizer.step()
         self.step_count += 1

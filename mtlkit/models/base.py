@@ -7,11 +7,20 @@ representation ``z`` (``None`` where an architecture has no single shared
 representation, e.g. soft sharing). Balancers use ``shared_parameters()`` for
 parameter gradients and ``z`` for representation gradients (the MGDA-UB trick);
 task-specific parameters always receive their own task's gradient.
+
+The contract, checked by autograd for every registered architecture:
+
+* ``shared_parameters()``: exactly the parameters that more than one task's loss reaches;
+* ``task_parameters(t)``: exactly those that only task t's loss reaches;
+* ``z``: features every task reads, and the only way the shared parameters reach
+  the losses (:func:`bottleneck` builds one from several tensors); ``None`` where
+  each task has its own stream (soft sharing, cross-talk, routing).
 """
 from __future__ import annotations
 
-from typing import Iterator, Mapping, NamedTuple
+from typing import Iterator, Mapping, NamedTuple, Sequence
 
+import torch
 from torch import Tensor, nn
 
 from ..tasks import TaskSet
@@ -62,6 +71,13 @@ class MultiTaskModel(nn.Module):
         """
         return None
 
+    def regularizer(self) -> Tensor | None:
+        """A task-independent penalty on the parameters (soft sharing, AdaShare), or None.
+
+        The Trainer adds its gradient to every step's update, after the balancer's.
+        """
+        return None
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
@@ -70,6 +86,32 @@ class MultiTaskModel(nn.Module):
         if tuple(x.shape[1:]) != tuple(in_shape):
             raise ValueError(f"{type(self).__name__} expects inputs of shape (B, {', '.join(map(str, in_shape))}), "
                              f"got {tuple(x.shape)}")
+
+
+def params_of(*modules: nn.Module) -> list[nn.Parameter]:
+    """The learnable parameters of ``modules``, in order (for ``task_parameters`` overrides)."""
+    return [p for m in modules for p in m.parameters() if p.requires_grad]
+
+
+def probe_shapes(blocks: Sequence[nn.Module], in_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Output shape (without the batch) of each block when ``blocks`` run in sequence on ``in_shape`` inputs."""
+    h, shapes = torch.zeros(2, *in_shape), []
+    with torch.no_grad():
+        for block in blocks:
+            h = block(h)
+            shapes.append(tuple(h.shape[1:]))
+    return shapes
+
+
+def bottleneck(features: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
+    """Join shared features into one z (B, P) and return z with views of it shaped like ``features``.
+
+    Task-specific parts must read the views, never the originals: then every path from the shared
+    parameters to a loss passes through z, which is what representation-gradient balancers need.
+    """
+    z = torch.cat([f.flatten(1) for f in features], 1)
+    views = torch.split(z, [f[0].numel() for f in features], 1)
+    return z, [v.view_as(f) for v, f in zip(views, features)]
 
 
 def iter_named_shared(model: MultiTaskModel) -> Iterator[tuple[str, nn.Parameter]]:
@@ -90,4 +132,5 @@ def requires_representation(output: MTLOutput, model: nn.Module) -> Tensor:
     return z
 
 
-__all__ = ["MTLOutput", "MultiTaskModel", "flat_size", "iter_named_shared", "requires_representation"]
+__all__ = ["MTLOutput", "MultiTaskModel", "bottleneck", "flat_size", "iter_named_shared", "params_of", "probe_shapes",
+           "requires_representation"]
