@@ -127,22 +127,26 @@ def _check_no_conflict_two_tasks(what: str, G: Tensor, d: Tensor) -> None:
 def check_pcgrad(pcgrad: Callable[..., Tensor]) -> None:
     """Checks ``pcgrad(G, order=None) -> d`` on tiny gradient matrices G (T, P)."""
     what = "PCGrad"
-    n = 0
-    for rows, expected, why in [
+    cases = [
         ([[1.0, 0.0], [0.0, 1.0]], [1.0, 1.0], "no two gradients conflict, so d is the plain sum of the rows"),
         ([[2.0, -1.0]], [2.0, -1.0], "with one task there is nothing to project: d = g_0"),
         ([[1.0, 0.0], [-1.0, 1.0]], [0.5, 1.5],
          "g_0' = g_0 - (g_0·g_1/||g_1||²) g_1 = [0.5, 0.5] and g_1' = g_1 - (g_1·g_0/||g_0||²) g_0 = [0, 1]"),
-    ]:
+        ([[1.0, 0.0], [-3.0, 1.0]], [0.1, 1.3],
+         "g_0' = g_0 - (g_0·g_1/||g_1||²) g_1 = [0.1, 0.3] and g_1' = g_1 - (g_1·g_0/||g_0||²) g_0 = [0, 1]"),
+    ]
+    updates = []
+    for rows, _, _ in cases:  # first the properties, then the exact values
         G = _t(rows)
         keep = G.clone()
-        where = f"for G={fmt(G)} your update"
-        d = _tensor(what, _call(what, pcgrad, G), (G.shape[1],), where)
+        d = _tensor(what, _call(what, pcgrad, G), (G.shape[1],), f"for G={fmt(G)} your update")
         _unchanged(what, keep, G, "G")
         if G.shape[0] == 2:
             _check_no_conflict_two_tasks(what, G, d)
-        _close(what, d, _t(expected), where, why)
-        n += 1
+        updates.append(d)
+    for (rows, expected, why), d in zip(cases, updates):
+        _close(what, d, _t(expected), f"for G={fmt(_t(rows))} your update", why)
+    n = len(cases)
     G = _t([[1.0, 0.0], [-1.0, 1.0], [0.0, -1.0]])
     for order, expected in [([0, 1, 2], [0.0, -0.5]), ([2, 1, 0], [0.5, 0.0])]:
         where = f"for G={fmt(G)} and order={order} your update"
@@ -322,7 +326,7 @@ def check_best_grouping(best_grouping: Callable[[Tensor, int], Any]) -> None:
 
 
 def _names(code) -> set[str]:
-    out = set(code.co_names) | set(code.co_varnames)
+    out = set(code.co_names) | set(code.co_varnames) | set(code.co_freevars)
     for const in code.co_consts:
         if hasattr(const, "co_names"):
             out |= _names(const)
