@@ -258,7 +258,7 @@ def test_mtan_masks_on_images_are_images_in_the_unit_interval():
     model = MTAN.cnn(TASKS, in_channels=1, image_size=IMAGE, widths=(4, 8))
     masks = model.masks(torch.randn(2, 1, IMAGE, IMAGE))
     assert [m.shape for m in masks["a"]] == [(2, 4, 8, 8), (2, 8, 4, 4)]
-    assert all(((m > 0) & (m < 1)).all() for ms in masks.values() for m in ms)
+    assert all(((m >= 0) & (m <= 1)).all() for ms in masks.values() for m in ms)
 
 
 def test_task_routing_masks_are_fixed_seeded_and_keep_the_asked_fraction():
@@ -299,3 +299,30 @@ def test_learned_branching_split_depths_and_cost():
     hard = M.HardSharing(TASKS, lambda: list(model.trunk), lambda task: model.heads[task.name], 3, (DIM,))
     for n in TASKS:
         torch.testing.assert_close(out.outputs[n], hard(x).outputs[n], rtol=1e-4, atol=1e-5)
+
+
+# -- the experiments and the panel of notebooks 02-03 ----------------------------------------------------
+def test_snapshots_record_what_an_architecture_learns_to_share():
+    from mtlkit.models.experiments import Snapshots, regression_split, train_architecture
+    from mtlkit.transfer import TransferSetup
+    train, _ = regression_split(0.5, 0, TransferSetup(n_train=64, n_test=16))
+    snap = Snapshots(every=5)
+    train_architecture("cross_stitch", train, 10, widths=(8, 4), callbacks=[snap], device="cpu")
+    assert snap.steps == [5, 10] and len(snap.values) == 4 and all(len(v) == 2 for v in snap.values.values())
+
+
+def test_architecture_panel_trains_and_rebuilds_when_the_dropdown_changes():
+    from mtlkit.transfer import TransferSetup
+    from mtlkit.widgets.architectures import ArchitecturePanel, vector_architectures
+    assert "cross_stitch" in vector_architectures() and "mtan_cnn" not in vector_architectures()
+    panel = ArchitecturePanel("cross_stitch", rho=0.5, steps=4, eval_every=2,
+                              setup=TransferSetup(n_train=64, n_test=16), device="cpu")
+    panel.train()
+    panel.wait(60)
+    assert panel.trainer.step_count == 4 and panel.steps_seen == [0, 2, 4]
+    assert len(panel.inside_figure.data) == 4 and len(panel.inside_figure.data[0].y) == 3
+    panel.architecture.value = "mmoe"
+    assert panel.split.disabled and panel.trainer.step_count == 0
+    panel.train()
+    panel.wait(60)
+    assert {t.name.split(" →")[0] for t in panel.inside_figure.data} == {"gate t1", "gate t2"}

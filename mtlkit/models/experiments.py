@@ -1,0 +1,121 @@
+"""The experiments of notebooks 02 and 03: train registered architectures by name and look inside them.
+
+* :func:`regression_split` and :func:`train_architecture` build the MMoE-recipe
+  regression data (the setup of notebook 01, :class:`mtlkit.transfer.TransferSetup`)
+  and train any vector architecture of ``MODELS`` on it;
+* :func:`internals` names the few numbers an architecture learns about sharing
+  (cross-stitch α, sluice β, gate usage, AdaShare's policy, split depths, the
+  soft-sharing penalty), and :class:`Snapshots` records them while training;
+* :func:`correlation_sweep` measures test MSE against task correlation ρ.
+
+Import it as ``mtlkit.models.experiments`` (it needs the Trainer, which needs the models).
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Sequence
+
+import torch
+
+from ..config import seed_everything
+from ..data.base import MultiTaskDataset
+from ..data.synthetic import correlated_regression
+from ..train import Callback, StepResult, Trainer
+from ..transfer import TransferSetup
+from . import MODELS
+from .base import MultiTaskModel
+from .crosstalk import CrossStitch, Sluice
+from .experts import GatedExperts
+from .learned import AdaShare, LearnedBranching
+from .sharing import SoftSharing
+
+
+def regression_split(rho: float, seed: int = 0, setup: TransferSetup = TransferSetup()
+                     ) -> tuple[MultiTaskDataset, MultiTaskDataset]:
+    """Train and test sets of the two-task regression with weight correlation ρ (seeded)."""
+    data = correlated_regression(setup.n_train + setup.n_test, rho, dim=setup.dim, noise=setup.noise, seed=seed)
+    return data.split(setup.n_train, setup.n_test, seed=seed)
+
+
+def build(name: str, train: MultiTaskDataset, seed: int = 0, **model_kwargs) -> MultiTaskModel:
+    """The architecture registered as ``name``, sized for ``train``'s inputs (seeded initialisation)."""
+    seed_everything(seed)
+    if train.x.dim() == 2:
+        return MODELS[name](train.tasks, in_dim=train.x.shape[1], **model_kwargs)
+    channels, size = train.x.shape[1], train.x.shape[-1]
+    return MODELS[name](train.tasks, in_channels=channels, image_size=size, **model_kwargs)
+
+
+def train_architecture(name: str, train: MultiTaskDataset, steps: int, seed: int = 0, lr: float = 3e-3,
+                       batch_size: int = 32, balancer: str = "equal", device=None,
+                       callbacks: Iterable[Callback] = (), **model_kwargs) -> Trainer:
+    """Build ``MODELS[name]`` for ``train`` and train it for ``steps`` steps; returns the Trainer."""
+    model = build(name, train, seed, **model_kwargs)
+    trainer = Trainer(model, balancer, lr=lr, batch_size=batch_size, seed=seed, device=device,
+                      callbacks=callbacks)
+    trainer.fit(train, steps=steps)
+    return trainer
+
+
+def internals(model: MultiTaskModel) -> dict[str, float]:
+    """Named numbers that say how much the tasks share in ``model`` ({} where it learns none)."""
+    tasks = list(model.tasks)
+    if isinstance(model, CrossStitch):  # α_ij per unit: how much task i's stream takes from task j's
+        return {f"unit {u + 1}: α[{tasks[i]}←{tasks[j]}]": float(a[i, j])
+                for u, a in enumerate(model.alphas()) for i in range(len(tasks)) for j in range(len(tasks))}
+    if isinstance(model, Sluice):
+        return {f"β[{t}, layer {l + 1}]": float(b) for t, row in zip(tasks, model.betas()) for l, b in enumerate(row)}
+    if isinstance(model, GatedExperts) and model.last_gates:
+        return {f"gate {t} → expert {e + 1}": float(g) for t, u in model.gate_usage().items() for e, g in enumerate(u)}
+    if isinstance(model, AdaShare):
+        return {f"keep[{t}, block {l + 1}]": float(p) for t, row in zip(tasks, model.policy()) for l, p in enumerate(row)}
+    if isinstance(model, LearnedBranching):
+        return {f"E[split depth] {t}": float(k) for t, k in zip(tasks, model.expected_split().detach())}
+    if isinstance(model, SoftSharing):
+        return {"tower distance Ω": float(model.penalty().detach())}
+    return {}
+
+
+class Snapshots(Callback):
+    """Record ``read(model)`` (a dict of floats; default :func:`internals`) every ``every`` steps."""
+
+    def __init__(self, every: int = 10, read: Callable[[MultiTaskModel], dict[str, float]] = internals):
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.every, self.read = every, read
+        self.steps: list[int] = []
+        self.values: dict[str, list[float]] = {}
+
+    def on_step(self, trainer: Trainer, result: StepResult) -> None:
+        if result.step % self.every:
+            return
+        self.steps.append(result.step)
+        for key, value in self.read(trainer.model).items():
+            self.values.setdefault(key, []).append(value)
+
+
+def mean_test_mse(trainer: Trainer, test: MultiTaskDataset) -> float:
+    """Test MSE averaged over the tasks."""
+    scores = trainer.evaluate(test)
+    return sum(scores[n]["mse"] for n in test.tasks) / len(test.tasks)
+
+
+def correlation_sweep(configs: dict[str, dict], rhos: Sequence[float], steps: int, seeds: Sequence[int] = (0,),
+                      setup: TransferSetup = TransferSetup(), device=None) -> dict[str, dict[float, float]]:
+    """Mean test MSE (over tasks and seeds) per configuration and ρ.
+
+    ``configs`` maps a label to ``train_architecture`` keyword arguments, e.g.
+    ``{"MMoE": {"name": "mmoe", "num_experts": 4}}``; every configuration sees the same data per seed.
+    """
+    out: dict[str, dict[float, float]] = {label: {} for label in configs}
+    for rho in rhos:
+        for seed in seeds:
+            train, test = regression_split(rho, seed, setup)
+            for label, kwargs in configs.items():
+                kwargs = {"lr": setup.lr, "batch_size": setup.batch_size, **kwargs}
+                trainer = train_architecture(train=train, steps=steps, seed=seed, device=device, **kwargs)
+                out[label][rho] = out[label].get(rho, 0.0) + mean_test_mse(trainer, test) / len(seeds)
+    return out
+
+
+__all__ = ["Snapshots", "build", "correlation_sweep", "internals", "mean_test_mse", "regression_split",
+           "train_architecture"]

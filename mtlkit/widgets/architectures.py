@@ -1,0 +1,127 @@
+"""The panel of notebook 02: pick an architecture from ``MODELS``, train it live, watch what it learns to share.
+
+Left plot: each task's test MSE while training. Right plot: the architecture's
+own sharing numbers over the steps (:func:`mtlkit.models.experiments.internals`:
+cross-stitch α, sluice β, gate usage, AdaShare's policy, split depths, the
+soft-sharing penalty).
+"""
+from __future__ import annotations
+
+import inspect
+
+import ipywidgets as W
+import plotly.graph_objects as go
+
+from ..models import MODELS
+from ..models.experiments import build, internals, regression_split
+from ..train import Trainer
+from ..transfer import TransferSetup
+from .live import LiveRunner
+from .style import STEP_AXIS, task_color
+
+
+def vector_architectures() -> list[str]:
+    """Registered architectures that take vector inputs (``in_dim``)."""
+    return [n for n in MODELS if "in_dim" in inspect.signature(MODELS[n]).parameters]
+
+
+class ArchitecturePanel:
+    """Architecture dropdown, ρ and split-depth sliders, Train / Stop / Reset, two live plots."""
+
+    def __init__(self, name: str = "cross_stitch", rho: float = 0.0, split: int = 2, steps: int = 600,
+                 eval_every: int = 25, seed: int = 0, setup: TransferSetup = TransferSetup(), device=None):
+        self.steps, self.eval_every, self.seed, self.setup, self.device = steps, eval_every, seed, setup, device
+        self.architecture = W.Dropdown(options=vector_architectures(), value=name, description="architecture")
+        self.rho = W.FloatSlider(value=rho, min=-1.0, max=1.0, step=0.05, description="task corr. ρ",
+                                 continuous_update=False)
+        self.split = W.IntSlider(value=split, min=0, max=len(setup.widths), description="split depth",
+                                 continuous_update=False)
+        self.train_button = W.Button(description="Train", button_style="success", icon="play")
+        self.stop_button = W.Button(description="Stop", icon="pause")
+        self.reset_button = W.Button(description="Reset", icon="refresh")
+        self.status = W.HTML()
+        layout = dict(height=340, xaxis_title=STEP_AXIS, margin=dict(l=60, r=20, t=40, b=50))
+        self.loss_figure = go.FigureWidget(layout=dict(layout, title="test MSE per task", yaxis_title="test MSE"))
+        self.inside_figure = go.FigureWidget(layout=dict(layout, title="what the architecture learns to share",
+                                                         yaxis_title="value"))
+        self.train_button.on_click(lambda _: self.train())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.reset_button.on_click(lambda _: self.reset())
+        for control in (self.architecture, self.rho, self.split):
+            control.observe(lambda _: self.reset(), names="value")
+        self.widget = W.VBox([W.HBox([self.architecture, self.rho, self.split]),
+                              W.HBox([self.train_button, self.stop_button, self.reset_button]), self.status,
+                              W.HBox([self.loss_figure, self.inside_figure])])
+        self.reset()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
+    # -- actions ----------------------------------------------------------
+    def reset(self) -> None:
+        """New data and a fresh model for the current choices; clear both plots."""
+        runner = getattr(self, "runner", None)
+        if runner is not None:
+            runner.pause()
+        name = self.architecture.value
+        params = inspect.signature(MODELS[name]).parameters
+        self.split.disabled = "split" not in params
+        kwargs = {k: v for k, v in (("widths", self.setup.widths), ("split", self.split.value)) if k in params}
+        self.train_data, self.test_data = regression_split(self.rho.value, self.seed, self.setup)
+        self.trainer = Trainer(build(name, self.train_data, self.seed, **kwargs), lr=self.setup.lr,
+                               batch_size=self.setup.batch_size, seed=self.seed, device=self.device)
+        self._stream = self.train_data.to(self.trainer.device).stream(self.setup.batch_size, self.trainer.generator)
+        self.steps_seen: list[int] = []
+        self.mse: dict[str, list[float]] = {n: [] for n in self.train_data.tasks}
+        self.inside: dict[str, list[float]] = {}
+        self.runner = LiveRunner(self._step, self._refresh, on_state=self._show_state)
+        self._target = 0
+        self._measure()
+        self._refresh()
+        self._show_state("ready")
+
+    def train(self) -> None:
+        """Train in the background until ``steps`` more steps are done (or Stop)."""
+        self._target = self.trainer.step_count + self.steps
+        self.runner.play()
+
+    def stop(self) -> None:
+        self.runner.pause()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the background training ends (for scripts and tests)."""
+        self.runner.wait(timeout)
+
+    # -- worker -------------------------------------------------------------
+    def _step(self) -> bool:
+        self.trainer.train_step(*next(self._stream))
+        if self.trainer.step_count % self.eval_every == 0:
+            self._measure()
+        return self.trainer.step_count < self._target
+
+    def _measure(self) -> None:
+        scores = self.trainer.evaluate(self.test_data)
+        self.steps_seen.append(self.trainer.step_count)
+        for n, ys in self.mse.items():
+            ys.append(scores[n]["mse"])
+        for key, value in internals(self.trainer.model).items():
+            self.inside.setdefault(key, []).append(value)
+
+    def _refresh(self) -> None:
+        names = list(self.mse)
+        with self.loss_figure.batch_update():
+            self.loss_figure.data = []
+            for n, ys in self.mse.items():
+                self.loss_figure.add_scatter(x=list(self.steps_seen), y=list(ys), mode="lines", name=n,
+                                             line=dict(color=task_color(names, n)))
+        with self.inside_figure.batch_update():
+            self.inside_figure.data = []
+            for key, ys in self.inside.items():
+                self.inside_figure.add_scatter(x=self.steps_seen[-len(ys):], y=list(ys), mode="lines", name=key)
+        last = ", ".join(f"{n}: {ys[-1]:.3f}" for n, ys in self.mse.items())
+        self.status.value = f"{self.architecture.value} · step {self.trainer.step_count} · test MSE {last}"
+
+    def _show_state(self, state: str) -> None:
+        if state.startswith("error"):
+            self.status.value = f"<b style='color:#b00'>{state}</b>"
