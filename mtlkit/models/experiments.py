@@ -12,6 +12,7 @@ Import it as ``mtlkit.models.experiments`` (it needs the Trainer, which needs th
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable, Iterable, Sequence
 
 import torch
@@ -54,6 +55,15 @@ def train_architecture(name: str, train: MultiTaskDataset, steps: int, seed: int
                       callbacks=callbacks)
     trainer.fit(train, steps=steps)
     return trainer
+
+
+def describe(name: str) -> str:
+    """The first line of the docstring of the architecture registered as ``name``."""
+    make = MODELS[name]
+    make = getattr(make, "func", make)  # functools.partial
+    owner = getattr(make, "__self__", make)  # classmethod constructors: the class
+    doc = inspect.getdoc(owner) or ""
+    return doc.splitlines()[0] if doc else ""
 
 
 def internals(model: MultiTaskModel) -> dict[str, float]:
@@ -117,5 +127,5 @@ def correlation_sweep(configs: dict[str, dict], rhos: Sequence[float], steps: in
     return out
 
 
-__all__ = ["Snapshots", "build", "correlation_sweep", "internals", "mean_test_mse", "regression_split",
+__all__ = ["Snapshots", "build", "correlation_sweep", "describe", "internals", "mean_test_mse", "regression_split",
            "train_architecture"]
