@@ -20,6 +20,9 @@ def test_dense_models_predict_every_task_per_pixel(name):
 @pytest.mark.parametrize("cls", [DenseHardSharing, PADNet])
 def test_dense_models_follow_the_sharing_contract(cls):
     model = cls(SCENE_TASKS, width=8)
+    with torch.no_grad():  # generic weights: PADNet's zero-initialised messages would hide their gates' gradients
+        for p in model.parameters():
+            p.normal_(0, 0.2)
     shared = {id(p) for p in model.shared_parameters()}
     per_task = [{id(p) for p in model.task_parameters(n)} for n in SCENE_TASKS]
     assert shared and all(per_task)
@@ -46,8 +49,12 @@ def test_padnet_distillation_mixes_tasks_and_deep_supervision_is_per_task():
     aux = model.auxiliary_losses(data.targets)
     expected = 0.5 * SCENE_TASKS.losses(model.intermediate, data.targets)
     assert aux.shape == (3,) and torch.allclose(aux, expected)
-    # task k's final prediction depends on task t's branch through the message W_{t->k}
+    # messages start small (distillation is close to the identity); task t's features reach task k through them
+    feats = dict(zip(SCENE_TASKS, out.z.detach().split(model.task_width, dim=1)))
+    distilled = model.distill(feats)
+    assert all((distilled[n] - feats[n]).abs().max() < 0.1 * feats[n].abs().max() for n in SCENE_TASKS)
     out.outputs["depth"].sum().backward()
+    assert model.messages["depth"]["segmentation"].weight.grad.abs().sum() > 0
     assert model.branches["segmentation"][0].weight.grad.abs().sum() > 0
     assert model.aux_heads["segmentation"].weight.grad is None
     with pytest.raises(ValueError, match="aux_weight .* must be >= 0, got -1"):
@@ -87,3 +94,18 @@ def test_bad_image_shapes_are_explained():
     with pytest.raises(RuntimeError, match="needs a forward pass first"):
         PADNet(SCENE_TASKS, width=8).auxiliary_losses({})
     assert isinstance(model, MultiTaskModel)
+
+
+def test_dense_viewer_redraws_on_architecture_and_sample():
+    from mtlkit.widgets.dense import DenseViewer
+    data = make_scenes(3, seed=0, size=16)
+    fake = {n: {"segmentation": torch.randn(3, 4, 16, 16), "depth": data.targets["depth"] * 1.1,
+                "normals": data.targets["normals"]} for n in ("a", "b")}
+    viewer = DenseViewer(data.x, data.targets, fake)
+    assert len(viewer.figure.data) == 7
+    viewer.sample.value = 2
+    assert torch.equal(torch.tensor(viewer.figure.data[1].z), data.targets["segmentation"][2])
+    viewer.arch.value = "b"
+    assert torch.allclose(torch.tensor(viewer.figure.data[4].z), data.targets["depth"][2, 0] * 1.1)
+    with pytest.raises(ValueError, match="at least one architecture"):
+        DenseViewer(data.x, data.targets, {})

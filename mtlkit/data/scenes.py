@@ -110,7 +110,7 @@ def sample_params(n: int, generator: torch.Generator, max_objects: int = 3) -> d
         "ground": torch.stack([u(n, lo=1.8, hi=2.2), u(n, lo=-0.15, hi=0.15), u(n, lo=0.1, hi=0.4)], dim=1),
         "kind": kind,
         "center": u(n, k, 2, lo=-0.7, hi=0.7),
-        "radius": u(n, k, lo=0.15, hi=0.35),
+        "radius": u(n, k, lo=0.2, hi=0.4),
         "height": u(n, k, lo=0.15, hi=0.45),
         "angle": u(n, k, hi=math.pi / 2),
         "color": torch.tensor(OBJECT_COLORS)[torch.randint(len(OBJECT_COLORS), (n, k), generator=generator)],

@@ -21,7 +21,10 @@ every task twice:
        F_k^o = F_k + Σ_{t≠k} G_k ⊙ (W_{t→k} * F_t),     G_k = σ(W_g^k * F_k)
 
    where * is a 3×3 convolution and G_k a spatial attention map computed from
-   task k's own features, deciding where k listens to the other tasks;
+   task k's own features, deciding where k listens to the other tasks. The
+   message weights W_{t→k} start small (default initialisation × 0.1, our
+   choice, as for residual branches): training starts near F_k^o = F_k, so
+   untrained messages add little noise;
 3. final predictions P_k = head_k(F_k^o).
 
 Deep supervision: the forward pass keeps the intermediate predictions in
@@ -118,6 +121,10 @@ class PADNet(MultiTaskModel):
         self.messages = nn.ModuleDict({k: nn.ModuleDict({t: nn.Conv2d(c, c, 3, padding=1)
                                                          for t in names if t != k}) for k in names})
         self.heads = nn.ModuleDict({n: dense_head(c, tasks[n].out_dim) for n in names})
+        with torch.no_grad():  # distillation starts close to the identity and learns what to pass on
+            for conv in (m for k in names for m in self.messages[k].values()):
+                conv.weight.mul_(0.1)
+                conv.bias.zero_()
         self.intermediate: dict[str, Tensor] = {}
 
     def task_parameters(self, name: str) -> list[nn.Parameter]:
