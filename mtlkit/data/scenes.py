@@ -223,7 +223,8 @@ def scenes(n_train: int = 4000, n_test: int = 1000, seed: int = 0, size: int = 3
     train = make_scenes(n_train, seed, size, max_objects, noise)
     test = make_scenes(n_test, seed + 10_000, size, max_objects, noise)
     if cache:
-        torch.save([{"x": (d.x * 255).round().to(torch.uint8), "segmentation": d.targets["segmentation"].to(torch.uint8),
+        torch.save([{"x": (d.x * 255).round().to(torch.uint8),
+                     "segmentation": d.targets["segmentation"].to(torch.uint8),
                      "depth": d.targets["depth"], "normals": d.targets["normals"]} for d in (train, test)], path)
     return train, test
 
