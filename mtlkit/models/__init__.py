@@ -10,6 +10,7 @@ from typing import Callable
 from ..registry import Registry
 from .attention import MTAN
 from .base import MTLOutput, MultiTaskModel
+from .branched import BranchedNetwork
 from .crosstalk import NDDR, CrossStitch, Sluice
 from .experts import MMoE, PLE
 from .learned import AdaShare, LearnedBranching
@@ -37,6 +38,7 @@ MODELS.add("task_routing_cnn", TaskRouting.cnn)
 MODELS.add("adashare", AdaShare.mlp)
 MODELS.add("adashare_cnn", AdaShare.cnn)
 MODELS.add("learned_branching", LearnedBranching.mlp)
+MODELS.add("branched", BranchedNetwork.mlp)
 MODELS.add("dense_hard", DenseHardSharing)
 MODELS.add("padnet", PADNet)
 
