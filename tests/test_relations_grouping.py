@@ -35,10 +35,27 @@ def random_values(T: int, seed: int):
     return affinity_values(torch.randn(T, T, generator=torch.Generator().manual_seed(seed)))
 
 
-def block_affinity(labels: list[int], seed: int, noise: float = 0.1) -> torch.Tensor:
+def block_affinity(labels: list[int], seed: int, noise: float = 0.1, bounded: bool = False) -> torch.Tensor:
+    """Z = 1[same block] - 0.3 + noise: Gaussian N(0, noise²), or uniform in [-noise, noise] when ``bounded``."""
     L = torch.tensor(labels)
     g = torch.Generator().manual_seed(seed)
-    return (L[:, None] == L[None]).float() - 0.3 + noise * torch.randn(len(labels), len(labels), generator=g)
+    T = len(labels)
+    e = 2 * torch.rand(T, T, generator=g) - 1 if bounded else torch.randn(T, T, generator=g)
+    return (L[:, None] == L[None]).float() - 0.3 + noise * e
+
+
+def safe_noise(T: int) -> float:
+    """Noise bound under which the planted blocks are the unique optimum of every family of <= k groups.
+
+    Without noise, v_j(g) = (share of j's partners in j's block) - 0.3, and 0 alone. Each task's
+    best is 0.7 (a block of >= 2: a pure group with partners) or 0 (a block of one: alone),
+    and the planted partition reaches every task's best; any other family of <= k groups
+    leaves some task short by at least delta = min(0.3, 1 / (T - 1)) (served with an
+    outsider among at most T - 1 partners, or a lone task served with others). Noise of
+    size <= b moves each served value by <= b, so the planted blocks still win when
+    2 b T < delta; we take b = delta / (4 T).
+    """
+    return min(0.3, 1 / max(T - 1, 1)) / (4 * T)
 
 
 def test_known_grouping_of_four_tasks():
@@ -66,6 +83,30 @@ def test_branch_and_bound_finds_the_exhaustive_optimum(T, k, seed):
     assert branch_and_bound(values, T, k).score == pytest.approx(exhaustive_search(values, T, k).score, abs=1e-9)
 
 
+def partitions(items: list[int]):
+    """Every set partition of ``items``."""
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for part in partitions(rest):
+        yield [(first,)] + part
+        for b in range(len(part)):
+            yield part[:b] + [tuple(sorted((first,) + part[b]))] + part[b + 1:]
+
+
+@settings(max_examples=40, deadline=None)
+@given(T=st.integers(1, 5), k=st.integers(1, 5), seed=st.integers(0, 10_000))
+def test_disjoint_searches_find_the_best_partition(T, k, seed):
+    values = random_values(T, seed)
+    best = max(sum(sum(values(g)) for g in part) for part in partitions(list(range(T))) if len(part) <= k)
+    for search in (exhaustive_search, branch_and_bound):
+        found = search(values, T, k, disjoint=True)
+        assert sorted(j for g in found.groups for j in g) == list(range(T)) and len(found.groups) <= k
+        assert found.score == pytest.approx(best, abs=1e-9)
+    assert greedy_search(values, T, k).score <= best + 1e-9
+
+
 @settings(max_examples=30, deadline=None)
 @given(T=st.integers(1, 6), k=st.integers(1, 6), seed=st.integers(0, 10_000))
 def test_greedy_gives_a_valid_partition_no_better_than_the_optimum(T, k, seed):
@@ -81,7 +122,7 @@ def test_greedy_gives_a_valid_partition_no_better_than_the_optimum(T, k, seed):
 def test_every_search_recovers_planted_blocks(sizes, seed):
     labels = [g for g, s in enumerate(sizes) for _ in range(s)]
     T, k = len(labels), len(sizes)
-    values = affinity_values(block_affinity(labels, seed))
+    values = affinity_values(block_affinity(labels, seed, noise=safe_noise(T), bounded=True))
     truth = sorted(tuple(j for j in range(T) if labels[j] == g) for g in range(k))
     optimum = exhaustive_search(values, T, k) if count_families(2 ** T - 1, k) < 50_000 else None
     for method in ("branch_and_bound", "greedy"):
@@ -89,6 +130,36 @@ def test_every_search_recovers_planted_blocks(sizes, seed):
         assert sorted(found.partition()) == truth, method
         if optimum is not None:
             assert found.score == pytest.approx(optimum.score)
+
+
+@settings(max_examples=30, deadline=None)
+@given(sizes=st.lists(st.integers(1, 3), min_size=1, max_size=3), seed=st.integers(0, 10_000))
+def test_optimal_searches_never_score_below_the_planted_blocks(sizes, seed):
+    """With unbounded noise the planted blocks need not be optimal, but the optimum is never worse than them."""
+    labels = [g for g, s in enumerate(sizes) for _ in range(s)]
+    T, k = len(labels), len(sizes)
+    values = affinity_values(block_affinity(labels, seed, noise=0.3))
+    planted = sum(sum(values(tuple(j for j in range(T) if labels[j] == g))) for g in range(k))
+    assert branch_and_bound(values, T, k).score >= planted - 1e-9
+
+
+def test_overlapping_groups_can_beat_the_planted_blocks():
+    """A task served by a pair with its best partner gets max_i Z[i, j] >= its block's mean: overlaps can pay.
+
+    Blocks {0, 1, 2}, {3}, {4} with k = 3. Serving 0 and 2 by (0, 2) and 1 by (1, 2)
+    gains more for the block (1.0 + 0.8 + 1.0 against its means 0.65 + 0.55 + 0.9) than
+    putting 3 and 4 together costs (-0.05 each). Both optimal searches agree: it is the
+    objective, not a search error; ``disjoint=True`` asks for partitions only.
+    """
+    Z = torch.tensor([[0.0, 0.3, 1.0, -0.5, -0.5], [0.3, 0.0, 0.8, -0.5, -0.5], [1.0, 0.8, 0.0, -0.5, -0.5],
+                      [-0.5, -0.5, -0.5, 0.0, -0.05], [-0.5, -0.5, -0.5, -0.05, 0.0]])
+    values = affinity_values(Z)
+    planted = sum(values((0, 1, 2)))
+    for search in (exhaustive_search, branch_and_bound):
+        found = search(values, 5, 3)
+        assert found.groups == ((0, 2), (1, 2), (3, 4)) and found.score == pytest.approx(2.8 - 0.1)
+        assert found.score > planted
+        assert search(values, 5, 3, disjoint=True).partition() == [(0, 1, 2), (3,), (4,)]
 
 
 def test_greedy_scales_to_many_tasks():

@@ -14,6 +14,12 @@ v_j(g) is task j's value in group g (higher is better):
 * from trained groups (Standley): j's relative loss gain over its single-task network,
   measured, or estimated from pairs (:mod:`mtlkit.relations.standley`).
 
+Overlaps can pay: with affinities, a pair {i, j} gives j the single value Z_{i→j}, at
+least the mean over j's whole block when i is j's best partner, so a spare network
+may go to a second, overlapping group. ``disjoint=True`` restricts the searches to
+partitions (every task in exactly one group), which is what a
+:class:`~mtlkit.models.branched.BranchedNetwork` trains.
+
 Three searches return the same kind of answer, a :class:`Grouping`:
 
 * :func:`exhaustive_search`: every family of at most k of the 2^T − 1 groups (small T);
@@ -139,8 +145,11 @@ def count_families(num_candidates: int, max_groups: int) -> int:
 
 def exhaustive_search(values: ValueFn, num_tasks: int, max_groups: int,
                       candidates: Sequence[tuple[int, ...]] | None = None,
-                      max_families: int = MAX_FAMILIES) -> Grouping:
-    """The best family of at most ``max_groups`` groups, by scoring every one (candidates: all subsets)."""
+                      max_families: int = MAX_FAMILIES, disjoint: bool = False) -> Grouping:
+    """The best family of at most ``max_groups`` groups, by scoring every one (candidates: all subsets).
+
+    ``disjoint=True`` scores only families of pairwise disjoint groups (partitions).
+    """
     _check_budget(num_tasks, max_groups)
     groups, V = _table(values, num_tasks, candidates)
     n = count_families(len(groups), max_groups)
@@ -151,6 +160,8 @@ def exhaustive_search(values: ValueFn, num_tasks: int, max_groups: int,
     best, best_score = None, -math.inf
     for r in range(1, min(max_groups, len(groups)) + 1):
         for family in itertools.combinations(range(len(groups)), r):
+            if disjoint and sum(len(groups[c]) for c in family) != len(set().union(*(groups[c] for c in family))):
+                continue
             score = V[list(family)].max(0).sum()
             if score > best_score + _TOL:
                 best, best_score = family, score
@@ -160,7 +171,7 @@ def exhaustive_search(values: ValueFn, num_tasks: int, max_groups: int,
 
 
 def branch_and_bound(values: ValueFn, num_tasks: int, max_groups: int,
-                     candidates: Sequence[tuple[int, ...]] | None = None) -> Grouping:
+                     candidates: Sequence[tuple[int, ...]] | None = None, disjoint: bool = False) -> Grouping:
     """The optimum of :func:`exhaustive_search`, found by depth-first search with an upper bound.
 
     Candidates are tried in order of decreasing total value. The objective
@@ -171,6 +182,8 @@ def branch_and_bound(values: ValueFn, num_tasks: int, max_groups: int,
     or Σ_j max(b_j, m_j) with m_j task j's best value in any candidate still to come,
     cannot beat the best complete family so far. Unserved tasks count at a floor value
     low enough that any family serving every task beats any that does not.
+    ``disjoint=True`` only extends a family by candidates sharing no task with it
+    (partitions); the bounds, taken over every remaining candidate, stay valid.
     """
     _check_budget(num_tasks, max_groups)
     groups, V = _table(values, num_tasks, candidates)
@@ -193,20 +206,24 @@ def branch_and_bound(values: ValueFn, num_tasks: int, max_groups: int,
         top = np.partition(gains, len(gains) - left)[len(gains) - left:] if left < len(gains) else gains
         return min(reach.sum(), best.sum() + top.sum())
 
-    def visit(start: int, family: list[int], best: np.ndarray) -> None:
+    members = [set(g) for g in groups]
+
+    def visit(start: int, family: list[int], best: np.ndarray, used: set[int]) -> None:
         if (best > floor).all() and best.sum() > state["score"] + _TOL:
             state["score"], state["family"] = best.sum(), list(family)
         left = max_groups - len(family)
         if left == 0 or start == n or bound(start, left, best) <= state["score"] + _TOL:
             return
         for c in range(start, n):
+            if disjoint and not used.isdisjoint(members[c]):
+                continue
             family.append(c)
-            visit(c + 1, family, np.maximum(best, V[c]))
+            visit(c + 1, family, np.maximum(best, V[c]), used | members[c])
             family.pop()
             if bound(c + 1, left, best) <= state["score"] + _TOL:
                 return
 
-    visit(0, [], np.full(num_tasks, floor))
+    visit(0, [], np.full(num_tasks, floor), set())
     if state["family"] is None:
         raise BudgetError(f"no family of at most {max_groups} candidate groups serves all {num_tasks} tasks")
     return _grouping(groups, V, state["family"])
@@ -260,11 +277,17 @@ SEARCHES: dict[str, Callable[..., Grouping]] = {"exhaustive": exhaustive_search,
                                                 "greedy": greedy_search}
 
 
-def select_groups(values: ValueFn, num_tasks: int, max_groups: int, method: str = "branch_and_bound") -> Grouping:
-    """Choose groups with the search named ``method``: "exhaustive", "branch_and_bound" or "greedy"."""
+def select_groups(values: ValueFn, num_tasks: int, max_groups: int, method: str = "branch_and_bound",
+                  disjoint: bool = False) -> Grouping:
+    """Choose groups with the search named ``method``: "exhaustive", "branch_and_bound" or "greedy".
+
+    ``disjoint=True``: partitions only (greedy always returns one).
+    """
     if method not in SEARCHES:
         raise KeyError(f"unknown group search {method!r}; known: {', '.join(SEARCHES)}")
-    return SEARCHES[method](values, num_tasks, max_groups)
+    if method == "greedy":
+        return greedy_search(values, num_tasks, max_groups)
+    return SEARCHES[method](values, num_tasks, max_groups, disjoint=disjoint)
 
 
 __all__ = ["BudgetError", "Grouping", "MAX_FAMILIES", "SEARCHES", "ValueFn", "affinity_values", "branch_and_bound",
