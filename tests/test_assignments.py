@@ -386,14 +386,32 @@ def test_cross_stitch_solution_matches_mtlkit_reference():
 
 
 def test_tag_solution_matches_mtlkit_reference():
-    relations = pytest.importorskip("mtlkit.relations")
-    reference = getattr(relations, "lookahead_affinity", None) or getattr(relations, "tag_affinity", None)
-    if reference is None:
-        pytest.skip("mtlkit.relations has no lookahead affinity on a loss function yet")
+    """The assignment's tag_affinity(loss_fn, θ, lr) on a flat θ equals mtlkit's lookahead_affinity on a model.
+
+    θ is the model's shared parameters, flattened; loss_fn(θ) puts θ back into the model
+    (heads fixed, as TAG's lookahead moves only shared parameters) and returns its T losses.
+    """
+    from torch.func import functional_call
+
+    from mtlkit.data.planted import planted_groups
+    from mtlkit.models import HardSharing
+    from mtlkit.relations import lookahead_affinity
+
+    data, _ = planted_groups(64, (2, 2), dim=6, seed=3)
+    torch.manual_seed(0)
+    model = HardSharing.mlp(data.tasks, 6, (8, 4)).double()
+    x, targets = data.x.double(), {n: y.double() for n, y in data.targets.items()}
+    names = {id(p): n for n, p in model.named_parameters()}
+    shared = model.shared_parameters()
+    theta = torch.cat([p.detach().flatten() for p in shared])
+
+    def loss_fn(flat: torch.Tensor) -> torch.Tensor:
+        pieces = torch.split(flat, [p.numel() for p in shared])
+        params = {names[id(p)]: v.view_as(p) for p, v in zip(shared, pieces)}
+        return model.tasks.losses(functional_call(model, params, (x,), strict=False).outputs, targets)
+
     ns = _exec_solutions("tag_affinity")
-    loss_fn, theta = ns["make_tasks"](), torch.zeros(3)
-    try:
-        expected = reference(loss_fn, theta, lr=0.05)
-    except TypeError:
-        pytest.skip("mtlkit.relations' affinity takes other arguments")
-    torch.testing.assert_close(ns["tag_affinity"](loss_fn, theta, lr=0.05), torch.as_tensor(expected).float())
+    for lr in (0.01, 0.2):
+        expected = lookahead_affinity(model, x, targets, lr)
+        assert expected.shape == (4, 4) and (expected - expected.T).abs().max() > 1e-6  # not a trivial case
+        torch.testing.assert_close(ns["tag_affinity"](loss_fn, theta, lr), expected)
