@@ -60,14 +60,13 @@ def gradnorm_toy(n: int, sigmas: Sequence[float] = PAPER_SIGMAS, in_dim: int = 2
                          f"b_std={b_std}, eps_std={eps_std}")
     g = torch.Generator().manual_seed(seed)
     B = b_std * torch.randn(out_dim, in_dim, generator=g)
-    eps = eps_std * torch.randn(T, out_dim, in_dim, generator=g)
     x = 2 * torch.rand(n, in_dim, generator=g) - 1
     x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    # one draw per task, in order: adding a task leaves x, B and the earlier tasks' functions unchanged
+    eps = [eps_std * torch.randn(out_dim, in_dim, generator=g) for _ in range(T)]
     tasks = TaskSet(regression(f"t{i + 1}", out_dim) for i in range(T))
-    targets = {}
-    for i, name in enumerate(tasks):
-        clean = scale[i] * torch.tanh(x @ (B + eps[i]).T)
-        targets[name] = clean + noise_std[i] * torch.randn(n, out_dim, generator=g)
+    clean = [scale[i] * torch.tanh(x @ (B + eps[i]).T) for i in range(T)]
+    targets = {name: clean[i] + noise_std[i] * torch.randn(n, out_dim, generator=g) for i, name in enumerate(tasks)}
     return MultiTaskDataset(x, targets, tasks)
 
 
