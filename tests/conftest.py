@@ -10,12 +10,17 @@ import torch
 os.environ.setdefault("MTLKIT_QUICK", "1")
 
 _NOTEBOOK_TIMES: dict[str, float] = defaultdict(float)
+_BROWSER_TIMES: dict[str, float] = defaultdict(float)  # tests marked `browser` (tests/browser/)
+_SCREENSHOTS: set[str] = set()
 
 
 def pytest_runtest_logreport(report):
     path = report.nodeid.split("::")[0]
     if path.endswith(".ipynb"):
         _NOTEBOOK_TIMES[path] += report.duration
+    if "browser" in report.keywords:
+        _BROWSER_TIMES[report.nodeid] += report.duration
+        _SCREENSHOTS.update(v for k, v in report.user_properties if k == "screenshots")
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -24,6 +29,13 @@ def pytest_terminal_summary(terminalreporter):
         for path, seconds in sorted(_NOTEBOOK_TIMES.items()):
             terminalreporter.write_line(f"{seconds:7.1f} s  {path}")
         terminalreporter.write_line(f"{sum(_NOTEBOOK_TIMES.values()):7.1f} s  total")
+    if _BROWSER_TIMES:
+        terminalreporter.section("browser tests (JupyterLab in headless Chromium)")
+        for nodeid, seconds in sorted(_BROWSER_TIMES.items()):
+            terminalreporter.write_line(f"{seconds:7.1f} s  {nodeid}")
+        terminalreporter.write_line(f"{sum(_BROWSER_TIMES.values()):7.1f} s  total over {len(_BROWSER_TIMES)} tests")
+        for folder in sorted(_SCREENSHOTS):
+            terminalreporter.write_line(f"screenshots: {folder}")
 
 
 def pytest_collection_modifyitems(config, items):
