@@ -29,6 +29,14 @@ def test_targets_correlate_within_groups_not_across():
     assert C[same].min() > 0.8 and C[L[:, None] != L[None]].max() < 0.15
 
 
+def test_targets_are_centred():
+    """E y_t = 0 exactly (the sines' mean is subtracted), so no relation is shared by every task."""
+    data, _ = planted_groups(40000, (1, 1, 1), dim=5, noise=0.0, scale=1.5, seed=2)
+    for name in data.tasks:
+        y = data.targets[name]
+        assert abs(float(y.mean())) < 4 * float(y.std()) / len(y) ** 0.5, name
+
+
 def test_within_zero_and_no_noise_make_group_members_identical():
     data, _ = planted_groups(100, (2, 1), within=0.0, noise=0.0, seed=0)
     torch.testing.assert_close(data.targets["t1"], data.targets["t2"])

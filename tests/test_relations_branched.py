@@ -88,3 +88,23 @@ def test_groups_must_partition_the_tasks(groups, match):
 def test_unknown_task_names_are_listed():
     with pytest.raises(KeyError, match="unknown task 'e'"):
         build([["a", "b", "c", "d", "e"]])
+
+
+def test_fit_grouping_trains_the_branched_network_of_its_groups():
+    from mtlkit.data.planted import planted_groups
+    from mtlkit.relations import fit_grouping, one_per_task
+
+    data, _ = planted_groups(300, (2, 1), dim=6, seed=0)
+    train, test = data.split(200, 100)
+    names = train.tasks.names
+    assert one_per_task(names) == [("t1",), ("t2",), ("t3",)]
+    kwargs = dict(widths=(8, 2), device="cpu")
+    untrained = fit_grouping([("t1", "t2"), ("t3",)], train, test, steps=0, **kwargs)
+    trained = fit_grouping([("t1", "t2"), ("t3",)], train, test, steps=100, **kwargs)
+    assert trained.groups == (("t1", "t2"), ("t3",)) and set(trained.scores) == set(names)
+    assert all(trained.scores[n]["loss"] < untrained.scores[n]["loss"] for n in names)
+    singles = fit_grouping(one_per_task(names), train, test, steps=0, **kwargs)
+    expected = sum(p.numel() for p in BranchedNetwork.mlp(train.tasks, 6, one_per_task(names), (8, 2)).parameters())
+    assert singles.parameters == expected > trained.parameters
+    with pytest.raises(ValueError, match="in none"):
+        fit_grouping([("t1", "t2")], train, test, steps=1, **kwargs)

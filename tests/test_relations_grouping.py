@@ -250,3 +250,12 @@ def test_standley_names_what_is_missing():
         train_groups(lambda names: {n: {"mse": 1.0} for n in names}, TASKS, groups=[(0,)])
     with pytest.raises(ValueError, match="order must be between 1"):
         groups_up_to(3, 4)
+
+
+def test_an_affinity_scores_groups_by_its_matrix():
+    from mtlkit.relations import Affinity
+    affinity = Affinity("tag", ("a", "b", "c", "d"), Z4, runs=1, seconds=0.0)
+    assert affinity.values()((0, 1)) == pytest.approx([0.4, 0.6])
+    assert branch_and_bound(affinity.values(), 4, 2).partition() == [(0, 1), (2, 3)]
+    with pytest.raises(ValueError, match=r"must be \(3, 3\)"):
+        Affinity("tag", ("a", "b", "c"), Z4, runs=1, seconds=0.0)

@@ -4,10 +4,12 @@ Group g has a unit direction u_g; the directions of different groups are orthono
 Task t of group g(t) has its own direction, a small perturbation of its group's:
 
     w_t = (u_{g(t)} + δ ε_t) / ||u_{g(t)} + δ ε_t||,   ε_t ~ N(0, I_d / d)
-    y_t = s_t + Σ_{i=1}^{m} sin(α_i s_t + β_i) + σ ξ_t,   s_t = c · w_tᵀ x,   x ~ N(0, I_d)
+    y_t = s_t + Σ_{i=1}^{m} [sin(α_i s_t + β_i) − μ_i] + σ ξ_t,   s_t = c · w_tᵀ x,   x ~ N(0, I_d)
 
 (the label recipe of the MMoE paper, Ma et al. KDD 2018, with α_i, β_i ~ N(0, 1) shared
-by every task). Tasks of one group are nearly the same function with independent
+by every task). μ_i = E sin(α_i s + β_i) = sin(β_i) exp(−α_i² c² / 2) centres every
+target: otherwise all tasks would share a common mean, a relation across every
+group that one-run affinities (TAG, gradient cosine) pick up early in training. Tasks of one group are nearly the same function with independent
 noise, so training them together helps; tasks of different groups depend on
 orthogonal directions of x, so they compete for a narrow shared trunk. Every
 grouping method in :mod:`mtlkit.relations` should recover the groups.
@@ -48,7 +50,8 @@ def planted_groups(n: int, group_sizes: Sequence[int] = (3, 3, 2), dim: int = 20
     alpha, beta = torch.randn(num_sines, generator=g), torch.randn(num_sines, generator=g)
     x = torch.randn(n, dim, generator=g)
     s = scale * x @ w.T  # (n, T)
-    y = s + torch.sin(alpha * s.unsqueeze(-1) + beta).sum(-1) + noise * torch.randn(n, len(labels), generator=g)
+    mean = (torch.sin(beta) * torch.exp(-(alpha * scale) ** 2 / 2)).sum()  # Σ μ_i
+    y = s + torch.sin(alpha * s.unsqueeze(-1) + beta).sum(-1) - mean + noise * torch.randn(n, len(labels), generator=g)
     tasks = TaskSet(regression(f"t{t + 1}") for t in range(len(labels)))
     return MultiTaskDataset(x, {name: y[:, t:t + 1] for t, name in enumerate(tasks)}, tasks), labels
 

@@ -10,19 +10,21 @@ Affinity, four ways (each returns an :class:`Affinity` with its cost):
 
 Grouping under a budget of k networks: :mod:`~mtlkit.relations.grouping` (exhaustive,
 branch-and-bound, greedy); the chosen groups train as a
-:class:`mtlkit.models.branched.BranchedNetwork`.
+:class:`mtlkit.models.branched.BranchedNetwork` (:mod:`~mtlkit.relations.networks`).
 """
 from .base import Affinity, AveragedAffinity, fit_readout, task_losses
 from .gradient import GradientCosineAffinity, gradient_cosine
 from .grouping import (BudgetError, Grouping, affinity_values, branch_and_bound, exhaustive_search, greedy_search,
                        select_groups)
+from .networks import GroupingFit, fit_grouping, one_per_task
 from .standley import GroupRuns, group_fitter, groups_up_to, train_groups, trainings_needed
 from .tag import TAGAffinity, lookahead_affinity
 from .task2vec import random_probe, task2vec_affinity, task2vec_distance, task_embeddings
 from .taskonomy import TransferMatrix, transfer_matrix
 
 __all__ = ["Affinity", "AveragedAffinity", "BudgetError", "GradientCosineAffinity", "GroupRuns", "Grouping",
-           "TAGAffinity", "TransferMatrix", "affinity_values", "branch_and_bound", "exhaustive_search",
-           "fit_readout", "gradient_cosine", "greedy_search", "group_fitter", "groups_up_to", "lookahead_affinity",
-           "random_probe", "select_groups", "task2vec_affinity", "task2vec_distance", "task_embeddings",
-           "task_losses", "train_groups", "trainings_needed", "transfer_matrix"]
+           "GroupingFit", "TAGAffinity", "TransferMatrix", "affinity_values", "branch_and_bound", "exhaustive_search",
+           "fit_grouping", "fit_readout", "gradient_cosine", "greedy_search", "group_fitter", "groups_up_to",
+           "lookahead_affinity", "one_per_task", "random_probe", "select_groups", "task2vec_affinity",
+           "task2vec_distance", "task_embeddings", "task_losses", "train_groups", "trainings_needed",
+           "transfer_matrix"]

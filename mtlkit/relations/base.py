@@ -17,6 +17,7 @@ from torch import Tensor
 from ..data.base import MultiTaskDataset
 from ..models.base import MTLOutput, MultiTaskModel
 from ..train import Callback, StepResult, Trainer
+from .grouping import ValueFn, affinity_values
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class Affinity:
         if tuple(self.matrix.shape) != (T, T):
             raise ValueError(f"{self.method}: affinity matrix must be ({T}, {T}) for tasks {self.tasks}, "
                              f"got shape {tuple(self.matrix.shape)}")
+
+    def values(self) -> ValueFn:
+        """v_j(g) = mean affinity onto j from its partners in g, for :func:`~mtlkit.relations.grouping.select_groups`."""
+        return affinity_values(self.matrix)
 
 
 def task_losses(model: MultiTaskModel, x: Tensor, targets: Mapping[str, Tensor]) -> Tensor:
@@ -103,9 +108,6 @@ class AveragedAffinity(Callback):
         """The averaged affinity, costed at ``runs`` trainings and ``train_seconds`` plus the measuring time."""
         return Affinity(self.method, tuple(self.data.tasks.names), self.matrix.float(), runs,
                         train_seconds + self.seconds)
-
-
-
 
 
 def fit_readout(features: Tensor, target: Tensor, task, steps: int = 300, lr: float = 0.05, ridge: float = 1e-3
