@@ -110,11 +110,13 @@ def test_affinity_needs_shared_parameters():
 
 @pytest.mark.parametrize("callback", [TAGAffinity, GradientCosineAffinity])
 def test_one_joint_run_recovers_the_planted_groups(planted, callback):
+    """Measured on the whole training set every 10 steps, as in notebook 10 (over data seeds 0-29: ARI 1 for TAG on
+    all 30, for the cosine on 29)."""
     train, _, labels = planted
-    recorder = callback(train, every=5)
+    recorder = callback(train, every=10, batch_size=len(train))
     M.seed_everything(0)
-    model = HardSharing.mlp(train.tasks, 20, (32, 4))
-    M.Trainer(model, lr=1e-2, batch_size=32, device="cpu", callbacks=[recorder]).fit(train, steps=300)
+    model = HardSharing.mlp(train.tasks, 20, (32, 8))
+    M.Trainer(model, lr=1e-2, batch_size=32, device="cpu", callbacks=[recorder]).fit(train, steps=200)
     assert grouping_ari(recorder.matrix, labels) >= 0.8
 
 

@@ -109,6 +109,14 @@ def test_train_button_trains_the_shown_grouping_once_and_shows_its_delta_m():
     assert "Δm</b>: +12.5 %" in p.text.value
 
 
+def test_groupings_trained_beforehand_are_shown_without_training():
+    calls = []
+    p = panel(train=lambda groups: calls.append(groups) or 0.0,
+              trained={(("d", "e"), ("a", "b", "c")): 7.0, (NAMES,): -20.0})
+    assert "Δm</b>: +7.0 %" in p.text.value and p.results.value.count("<tr>") == 3
+    assert p.train() == 7.0 and calls == []
+
+
 def test_without_a_train_function_the_button_is_disabled():
     p = panel()
     assert p.train_button.disabled

@@ -85,16 +85,23 @@ def _resolve(name: str, source: Any) -> tuple[Affinity, ValueFn]:
     return affinity, values
 
 
+def _key(groups: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], ...]:
+    """A grouping as a dictionary key: the same groups in any order give the same key."""
+    return tuple(sorted(tuple(g) for g in groups))
+
+
 class GroupingPanel:
     """Dropdowns for the affinity source and the search, a budget slider, the grouping and its network.
 
     ``sources`` maps a name to a source (module docstring), all over the same tasks;
     ``labels`` are the planted groups, when known, for the adjusted Rand index;
-    ``train(groups of names) -> Δm%`` is optional (without it the Train button is disabled).
+    ``train(groups of names) -> Δm%`` is optional (without it the Train button is disabled);
+    ``trained`` lists groupings already trained (groups of names -> Δm%), shown without retraining.
     """
 
     def __init__(self, sources: Mapping[str, Any], labels: Sequence[int] | None = None,
-                 train: TrainFn | None = None, budget: int | None = None, search: str = "branch_and_bound"):
+                 train: TrainFn | None = None, budget: int | None = None, search: str = "branch_and_bound",
+                 trained: Mapping[Sequence[Sequence[str]], float] | None = None):
         if not sources:
             raise ValueError("GroupingPanel needs at least one affinity source")
         self.sources = {name: _resolve(name, s) for name, s in sources.items()}
@@ -118,7 +125,7 @@ class GroupingPanel:
             margin=dict(l=60, r=20, t=40, b=50)))
         self.figure: go.FigureWidget | None = None
         self.grouping: Grouping | None = None
-        self.delta_m: dict[tuple[tuple[str, ...], ...], float] = {}
+        self.delta_m = {_key(groups): float(dm) for groups, dm in (trained or {}).items()}
         self.update()
         for control in (self.source, self.search, self.budget):
             control.observe(lambda _: self.update(), names="value")
@@ -160,15 +167,12 @@ class GroupingPanel:
         from sklearn.metrics import adjusted_rand_score
         return float(adjusted_rand_score(self.labels, self.grouping.labels))
 
-    def _key(self) -> tuple[tuple[str, ...], ...]:
-        return tuple(sorted(self.groups))
-
     def _write(self, note: str = "") -> None:
         parts = ["<b>groups</b>: " + " | ".join("{" + ", ".join(g) + "}" for g in self.groups)]
         ari = self.ari()
         if ari is not None:
             parts.append(f"<b>ARI vs planted</b>: {ari:.2f}")
-        dm = self.delta_m.get(self._key())
+        dm = self.delta_m.get(_key(self.groups))
         if dm is not None:
             parts.append(f"<b>Δm</b>: {dm:+.1f} %")
         if note:
@@ -183,7 +187,7 @@ class GroupingPanel:
         """Train the current grouping (through ``train``), once per grouping; show and return its Δm%."""
         if self.train_fn is None:
             raise RuntimeError("this panel was built without a train function, so it cannot train groupings")
-        key = self._key()
+        key = _key(self.groups)
         if key not in self.delta_m:
             self._write("training…")
             self.delta_m[key] = float(self.train_fn(list(key)))
