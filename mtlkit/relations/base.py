@@ -37,7 +37,7 @@ class Affinity:
                              f"got shape {tuple(self.matrix.shape)}")
 
     def values(self) -> ValueFn:
-        """v_j(g) = mean affinity onto j from its partners in g, for :func:`~mtlkit.relations.grouping.select_groups`."""
+        """v_j(g) = mean affinity onto j from its partners in g (the values that ``select_groups`` maximises)."""
         return affinity_values(self.matrix)
 
 

@@ -3,7 +3,7 @@
 The panel only reads and asks: affinities are measured beforehand (:mod:`mtlkit.relations`);
 the groups are chosen by :func:`mtlkit.relations.select_groups` (partitions only, as a
 branched network needs them); ``train`` (optional, from the notebook) trains a grouping
-and returns its Δm%, shown when **Train this grouping** is pressed.
+and returns its Δm%, shown when **Train grouping** is pressed.
 
 A source is an :class:`~mtlkit.relations.Affinity` (TAG, gradient cosine, Task2Vec, ...)
 or anything with an ``affinity()`` method (Standley's
@@ -50,7 +50,7 @@ def network_figure(grouping: Grouping, names: Sequence[str], figure: go.FigureWi
     """The branched network of a grouping: input → one trunk per group → the heads it serves."""
     part = grouping.partition()
     fig = figure if figure is not None else go.FigureWidget(layout=dict(
-        height=300, xaxis=dict(visible=False, range=[-0.3, 2.5]), yaxis=dict(visible=False),
+        height=300, width=460, xaxis=dict(visible=False, range=[-0.3, 2.5]), yaxis=dict(visible=False),
         showlegend=False, margin=dict(l=10, r=10, t=40, b=10)))
     T = len(names)
     task_y = {j: T - 1 - r for r, j in enumerate(j for g in part for j in g)}
@@ -71,7 +71,7 @@ def network_figure(grouping: Grouping, names: Sequence[str], figure: go.FigureWi
     with fig.batch_update():
         fig.data = []
         fig.add_traces(traces)
-        fig.layout.title = f"{len(part)} trunk(s) → {T} heads, total value {grouping.score:.3g}"
+        fig.layout.title = f"{len(part)} trunk(s), {T} heads; value {grouping.score:.3g}"
     return fig
 
 
@@ -117,11 +117,11 @@ class GroupingPanel:
         self.source = W.Dropdown(options=list(self.sources), description="affinity")
         self.search = W.Dropdown(options=list(SEARCHES), value=search, description="search")
         self.budget = W.IntSlider(value=budget, min=1, max=T, description="networks ≤", continuous_update=False)
-        self.train_button = W.Button(description="Train this grouping", icon="play", button_style="success",
-                                     disabled=train is None)
+        self.train_button = W.Button(description="Train grouping", icon="play", button_style="success",
+                                     disabled=train is None, layout=W.Layout(width="auto"))
         self.text, self.results = W.HTML(), W.HTML()
         self.heatmap = go.FigureWidget(layout=dict(
-            height=300, xaxis_title="target task j", yaxis=dict(title="source task i", autorange="reversed"),
+            height=300, width=480, xaxis_title="target task j", yaxis=dict(title="source task i", autorange="reversed"),
             margin=dict(l=60, r=20, t=40, b=50)))
         self.figure: go.FigureWidget | None = None
         self.grouping: Grouping | None = None
