@@ -86,7 +86,8 @@ class KnowledgeDistillation(MultiTaskModel):
     ``temperature`` τ of the soft targets, ``feature_weight`` β of feature
     matching; β > 0 needs ``example`` (a batch of inputs) to size the adaptors.
     Tasks without a teacher train on their gold labels only. Forward returns the
-    student's output, so evaluation and prediction see the student alone.
+    student's output, so evaluation and prediction see the student alone; the teachers
+    run on the same batch when the Trainer asks for ``auxiliary_losses``.
     """
 
     def __init__(self, student: MultiTaskModel, teachers: Mapping[str, MultiTaskModel], teacher_weight: float = 0.5,
@@ -105,7 +106,7 @@ class KnowledgeDistillation(MultiTaskModel):
         self.teacher_weight = teacher_weight
         self.temperature, self.feature_weight = float(temperature), float(feature_weight)
         self.adaptors = self._build_adaptors(example) if feature_weight > 0 else nn.ModuleDict()
-        self._last: tuple[MTLOutput, dict[str, MTLOutput]] | None = None
+        self._last: tuple[Tensor, MTLOutput] | None = None
 
     @staticmethod
     def _check_teachers(tasks: TaskSet, teachers: Mapping[str, MultiTaskModel]) -> None:
@@ -158,8 +159,7 @@ class KnowledgeDistillation(MultiTaskModel):
 
     def forward(self, x: Tensor) -> MTLOutput:
         out = self.student(x)
-        if self.training:
-            self._last = (out, {n: teacher_output(t, x, n) for n, t in self.teachers.items()})
+        self._last = (x, out)
         return out
 
     def distillation_loss(self, name: str, student: Tensor, teacher: Tensor) -> Tensor:
@@ -169,10 +169,11 @@ class KnowledgeDistillation(MultiTaskModel):
         return F.mse_loss(student, teacher)
 
     def auxiliary_losses(self, targets: Mapping[str, Tensor]) -> Tensor | None:
-        """(T,) w (D_t − ℓ_t) + β F_t from the last training forward pass (0 for tasks without a teacher)."""
+        """(T,) w (D_t − ℓ_t) + β F_t for the last forward pass's batch (0 for tasks without a teacher)."""
         if self._last is None:
-            raise RuntimeError("auxiliary_losses needs a forward pass in training mode first")
-        out, teachers = self._last
+            raise RuntimeError("auxiliary_losses needs a forward pass first")
+        x, out = self._last
+        teachers = {n: teacher_output(t, x, n) for n, t in self.teachers.items()}
         terms = []
         for name in self.tasks:
             term = out.outputs[name].new_zeros(())

@@ -187,8 +187,15 @@ class ScheduledTrainer:
         return self.history
 
     def evaluate(self, data: MultiTaskDataset) -> dict[str, dict[str, float]]:
-        """task -> {"loss": ..., metric: ...} on a dataset labelled for every task."""
-        return self.trainer.evaluate(data)
+        """task -> {"loss": ..., metric: ...} for every task ``data`` is labelled for (one task's own set, or all)."""
+        unknown = [n for n in data.tasks if n not in self.model.tasks]
+        if unknown:
+            raise KeyError(f"the dataset has task(s) {unknown} the model does not predict; its tasks are "
+                           f"{self.model.tasks.names}")
+        preds = self.trainer.predict(data)
+        targets = data.to(self.trainer.device).targets
+        return {n: {"loss": float(data.tasks[n].loss(preds[n], targets[n])), **data.tasks[n].evaluate(preds[n], targets[n])}
+                for n in data.tasks}
 
 
 __all__ = ["SCHEDULES", "ScheduleHistory", "ScheduledTrainer", "TaskSchedule", "epoch_progress", "split_by_task"]

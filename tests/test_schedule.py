@@ -137,3 +137,15 @@ def test_mismatched_datasets_are_named():
     swapped = dict(parts, t3=parts["t2"])
     with pytest.raises(KeyError, match="task 't3' has no targets"):
         ScheduledTrainer(model, swapped, TaskSchedule({"t1": 600, "t2": 200, "t3": 200}))
+
+
+def test_evaluate_on_one_tasks_own_dataset():
+    _, test, parts = make_setup()
+    tr = trainer_for(parts, "uniform")
+    tr.fit(steps=30)
+    own = tr.evaluate(parts["t3"])
+    assert list(own) == ["t3"] and own["t3"]["mse"] == pytest.approx(own["t3"]["loss"])
+    assert tr.evaluate(test)["t3"]["mse"] != own["t3"]["mse"]
+    other = correlated_regression(10, rho=0.9, dim=8, num_tasks=4).select_tasks(["t4"])
+    with pytest.raises(KeyError, match=r"task\(s\) \['t4'\]"):
+        tr.evaluate(other)
