@@ -62,6 +62,23 @@ def test_step_button_runs_exactly_one_step_and_updates_every_plot():
     assert "step 2" in panel.status.value
 
 
+def test_displaying_the_panel_sends_every_figure_as_it_is_now(monkeypatch):
+    # A FigureWidget inside a VBox is drawn from its widget state, which plotly refreshes only when the
+    # figure itself is displayed: without a refresh, steps run before display would show as 0 traces.
+    import IPython.display
+    panel = _panel()
+    panel.step(3)
+    assert panel.figures["losses"]._widget_data == [], "plotly has not sent the traces yet"
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    panel._ipython_display_()
+    assert shown == [panel.widget]
+    for name, fig in panel.figures.items():
+        assert len(fig._widget_data) == len(fig.data) > 0, name
+    assert list(panel.figures["losses"]._widget_data[0]["x"]) == [1, 2, 3]
+    assert list(panel.figures["conflict"]._widget_data[-1]["x"]) == [1, 2, 3]
+
+
 def test_play_then_pause_mid_run_stops_the_thread_and_the_steps():
     panel = _panel()
     panel.play_button.click()

@@ -38,6 +38,18 @@ Factory = Callable[[], "MultiTaskModel | Trainer"]
 FIGURES = ("losses", "weights", "conflict", "cosine", "plane")
 
 
+def sync_figure_state(figures) -> None:
+    """Make each FigureWidget's widget state (what a new front-end view is drawn from) its current figure.
+
+    plotly refreshes that state only in a FigureWidget's own display hook
+    (``_repr_mimebundle_``). A figure shown inside a VBox never gets that call, so
+    traces added or data changed before the box is displayed would be missing from
+    the view (it shows 0 traces); calling the hook here sends the figure as it is now.
+    """
+    for figure in figures:
+        figure._repr_mimebundle_()
+
+
 def downsample(n: int, max_points: int) -> np.ndarray:
     """Indices of at most ``max_points`` of ``n`` evenly spread points, always keeping the last one."""
     if n <= max_points:
@@ -155,6 +167,7 @@ class TrainingPanel:
 
     def _ipython_display_(self):
         from IPython.display import display
+        sync_figure_state(self.figures.values())  # steps run before display must show too
         display(self.widget)
 
     # -- actions --------------------------------------------------------------------
@@ -318,4 +331,4 @@ class TrainingPanel:
         self.status.value = text
 
 
-__all__ = ["FIGURES", "TrainingPanel", "downsample"]
+__all__ = ["FIGURES", "TrainingPanel", "downsample", "sync_figure_state"]
