@@ -11,7 +11,7 @@ After the step, on the same batch, the observed log-loss decrease
 gain weight. No per-task gradients are ever computed: one backward per step.
 L* (the losses' lower bounds) are 0, as in the official code.
 
-Liu, Liu, Jin, Stone & Liu, "FAMO: Fast Adaptive Multitask Optimization",
+Liu, Feng, Stone & Liu, "FAMO: Fast Adaptive Multitask Optimization",
 NeurIPS 2023, arXiv 2306.03792.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ The weights sum to 1, as in the paper (equal weighting's sum is T, so RLW's
 step is T times smaller at the same learning rate; Adam hardly notices).
 Random weights draw from torch's global generator, which the Trainer seeds.
 
-Lin, Ye, Xu, Shi, Zhang & Kwok, "Reasonable Effectiveness of Random Weighting:
+Lin, Ye, Zhang & Tsang, "Reasonable Effectiveness of Random Weighting:
 A Litmus Test for Multi-Task Learning", TMLR 2022, arXiv 2111.10603.
 """
 from __future__ import annotations
