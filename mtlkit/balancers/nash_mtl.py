@@ -10,8 +10,10 @@ another losing (the bargaining solution of the tasks' utilities g_i·d).
 Solver: the equation is the stationarity condition of the strictly convex
 φ(α) = ½ αᵀ K α − Σ_i log α_i (gradient K α − 1/α, Hessian K + diag(1/α²)), so
 we run damped Newton on φ (backtracking, steps kept inside α > 0), in float64 on
-K / ||K||_F, until the Newton decrement is below 1e-20, at most 100 iterations;
-then α is rescaled back. Unlike the paper's sequence of CVXPY convex programs
+K / ||K||_F, until the squared Newton decrement −∇φ·Δα is below 1e-14 (Newton
+converges quadratically, so the next step would be below float64's resolution) or
+the line search can no longer decrease φ, at most 100 iterations; then α is
+rescaled back. Unlike the paper's sequence of CVXPY convex programs
 (a concave-convex procedure with a fixed iteration budget) this solves the
 equation itself, up to one approximation: a ridge 1e-8·I is added to K/||K||_F so a
 solution exists when K is singular (a zero gradient, or gradients that sum to 0
@@ -47,7 +49,7 @@ def nash_weights(K: np.ndarray, ridge: float = 1e-8, max_iter: int = 100) -> np.
         grad = A @ a - 1.0 / a
         step = -np.linalg.solve(A + np.diag(1.0 / a ** 2), grad)
         decrement = -grad @ step
-        if decrement < 1e-20:
+        if decrement < 1e-14:
             break
         t = 1.0
         neg = step < 0
@@ -56,6 +58,8 @@ def nash_weights(K: np.ndarray, ridge: float = 1e-8, max_iter: int = 100) -> np.
         f0 = phi(a)
         while t > 1e-12 and phi(a + t * step) > f0 - 0.25 * t * decrement:
             t *= 0.5
+        if t <= 1e-12:  # φ cannot decrease any more in float64: a is as good as it gets
+            break
         a = a + t * step
     return a / np.sqrt(scale)
 
