@@ -69,6 +69,11 @@ class LabServer:
         config, runtime, settings = self.home / "config", self.home / "runtime", self.home / "settings"
         for d in (config / "labconfig", runtime, settings, self.home / "workspaces"):
             d.mkdir(parents=True, exist_ok=True)
+        # No websocket keep-alive pings on loopback: a starved CI machine can keep the page busy for a
+        # minute (each plotly FigureWidget ships ~5 MB of JavaScript), and a missed pong would make the
+        # server drop the kernel's websocket and, with it, messages of the run.
+        (config / "jupyter_server_config.json").write_text(json.dumps(
+            {"ServerApp": {"tornado_settings": {"ws_ping_interval": 0}}}))
         (config / "labconfig" / "page_config.json").write_text(json.dumps(
             {"disabledExtensions": {name: True for name in disabled_extensions}}))
         for plugin, values in SETTINGS.items():
@@ -121,7 +126,9 @@ class LabServer:
             self.api("DELETE", f"/api/kernels/{kernel['id']}")
 
     def notebook_url(self, name: str) -> str:
-        return f"{self.url}/lab/tree/{name}?token={self.token}"
+        """The notebook alone in a fresh workspace (no tabs, and so no kernels, restored from earlier pages)."""
+        self._pages = getattr(self, "_pages", 0) + 1
+        return f"{self.url}/lab/workspaces/page{self._pages}/tree/{name}?reset&token={self.token}"
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
@@ -155,6 +162,18 @@ def start_lab(tmp: Path, notebooks: Path | None = None, **kwargs) -> LabServer:
 
 _PANEL = "const app = window.jupyterapp; const panel = app.shell.currentWidget;"
 
+# How many values a plotly data array holds: a plain or typed array, or plotly's typed-array
+# spec {dtype, bdata (base64), shape} in which plotly >= 6 sends numpy arrays.
+_LENGTH = """const LENGTH = a => {
+  if (!a) return 0;
+  if (a.length !== undefined) return a.length;
+  if (typeof a.bdata === 'string') {
+    if (a.shape) return String(a.shape).split(',').reduce((p, n) => p * Number(n), 1);
+    const size = {f8: 8, i8: 8, u8: 8, f4: 4, i4: 4, u4: 4, i2: 2, u2: 2, i1: 1, u1: 1, u1c: 1}[a.dtype] || 8;
+    const pad = a.bdata.endsWith('==') ? 2 : a.bdata.endsWith('=') ? 1 : 0;
+    return Math.floor((a.bdata.length * 3 / 4 - pad) / size); }
+  return 0; };"""
+
 JS_READY = """() => { const app = window.jupyterapp; if (!app) return 'no app';
   const panel = app.shell.currentWidget;
   if (!panel || !panel.content || !panel.sessionContext) return 'no notebook';
@@ -179,12 +198,12 @@ JS_PROGRESS = """() => {""" + _PANEL + """
 
 # Everything a student would look at, per code cell and output: what the kernel sent (the model), which
 # renderer JupyterLab picked for it (rendermime's preferred MIME type) and what shows (the DOM).
-JS_INSPECT = """() => {""" + _PANEL + """
+JS_INSPECT = """() => {""" + _PANEL + _LENGTH + """
   const rendermime = panel.content.rendermime;
   const plotInfo = gd => {
     const data = gd.data || [];
     const count = t => {
-      for (const k of ['x', 'y', 'z', 'values', 'lat']) { if (t[k] && t[k].length) return t[k].length; }
+      for (const k of ['x', 'y', 'z', 'values', 'lat']) { const n = LENGTH(t[k]); if (n) return n; }
       if (t.cells && t.cells.values && t.cells.values.length) return t.cells.values.length;
       return 0; };
     return {traces: data.length, points: data.reduce((s, t) => s + count(t), 0),
@@ -231,23 +250,27 @@ JS_PANELS = """() => {""" + _PANEL + """
     }); });
   return found; }"""
 
-JS_PLOT_STATE = """key => {
+JS_PLOT_STATE = """key => {""" + _LENGTH + """
   const node = document.querySelector(`[data-mtlkit="${key}"]`);
   if (!node) return null;
   let points = 0, sig = 0;
   const text = JSON.stringify([...node.querySelectorAll('.js-plotly-plot')].map(gd => (gd.data || []).map(t => {
-    for (const k of ['x', 'y', 'z']) { if (t[k] && t[k].length) { points += t[k].length; break; } }
+    for (const k of ['x', 'y', 'z']) { const n = LENGTH(t[k]); if (n) { points += n; break; } }
     return [t.type, t.name, t.x, t.y, t.z]; })));
   for (let i = 0; i < text.length; i++) sig = (sig * 31 + text.charCodeAt(i)) | 0;
   const status = [...node.querySelectorAll('.widget-html, .widget-label')].map(e => e.innerText).join(' | ');
   return {points, sig, status}; }"""
 
-JS_SCROLL_HEIGHT = """() => { const n = document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer')
-  || document.querySelector('.jp-NotebookPanel-notebook'); return n ? n.scrollHeight : 0; }"""
+_SCROLLER = """const panel = window.jupyterapp.shell.currentWidget;
+  const n = panel.node.querySelector('.jp-WindowedPanel-outer') || panel.content.node;"""
+JS_SCROLL_HEIGHT = "() => {" + _SCROLLER + " return n.scrollHeight; }"
+JS_SCROLL_TO = "y => {" + _SCROLLER + " n.scrollTop = y; }"
 
-JS_SCROLL_TO = """y => { const n = document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer')
-  || document.querySelector('.jp-NotebookPanel-notebook'); if (n) n.scrollTop = y; }"""
 
+# A live panel's buttons, by label: start training (the plot must grow), stop it, and apply the controls.
+GO_BUTTONS = ("Train", "Play")
+STOP_BUTTONS = ("Stop", "Pause")
+APPLY_BUTTONS = ("Run",)
 
 # Problems that may only mean the front end has not finished drawing yet.
 TRANSIENT = ("Loading widget", "(0 traces)", "drew none of its", "show no plot", "holds no widget view")
@@ -358,18 +381,19 @@ class NotebookPage:
     def inspect(self) -> list[dict]:
         return self.page.evaluate(JS_INSPECT)
 
-    def settle(self, timeout: float = 60.0, quiet: float = 10.0) -> Inspection:
+    def settle(self, timeout: float = 60.0, quiet: float = 10.0, ignore=lambda problem: False) -> Inspection:
         """Check the page once widgets and figures are done rendering.
 
         Returns at once when nothing is wrong; otherwise when the page has not
         changed for ``quiet`` s and no problem may still be rendering (:data:`TRANSIENT`),
-        or after ``timeout`` s.
+        or after ``timeout`` s. Problems for which ``ignore(problem)`` is true are dropped.
         """
         end = time.monotonic() + timeout
         last, since = None, time.monotonic()
         while True:
             cells = self.inspect()
             result = check(cells)
+            result.problems = [p for p in result.problems if not ignore(p)]
             if cells != last:
                 last, since = cells, time.monotonic()
             rendering = any(any(t in p for t in TRANSIENT) for p in result.problems)
@@ -426,17 +450,20 @@ class NotebookPage:
             time.sleep(0.25)
         return last
 
-    def exercise(self, panel: dict, timeout: float = 90.0, change_timeout: float = 30.0) -> tuple[list[str], list[str]]:
+    def exercise(self, panel: dict, timeout: float = 90.0) -> tuple[list[str], list[str]]:
         """Use a live panel as a student would; return (problems, what was done).
 
-        Train / Play must make the plot grow (then Stop / Pause). Changing the first
-        dropdown (else slider) must change what is plotted, at once or, for panels
-        that apply changes to the next training steps, after pressing Train / Play.
+        Train / Play (:data:`GO_BUTTONS`) must make the plot grow (then Stop / Pause).
+        Changing the first dropdown (else slider) must change what is plotted: at
+        once, or, for panels that apply changes when asked, after pressing Run
+        (:data:`APPLY_BUTTONS`) or Train / Play. Without such a button the change
+        gets ``timeout`` s to show; with one, 10 s before the button is pressed.
         """
         key, buttons = panel["key"], panel["buttons"]
         where = f"cell {panel['cell']}"
-        go = next((b for b in buttons if b in ("Train", "Play")), None)
-        stop = next((b for b in buttons if b in ("Stop", "Pause")), None)
+        go = next((b for b in buttons if b in GO_BUTTONS), None)
+        stop = next((b for b in buttons if b in STOP_BUTTONS), None)
+        apply = next((b for b in buttons if b in APPLY_BUTTONS), None)
         problems, done = [], []
 
         def press_and_grow(before: dict) -> bool:
@@ -450,6 +477,13 @@ class NotebookPage:
                 self.click_button(key, stop)
             return grown
 
+        def changed(before: dict, within: float) -> bool:
+            try:
+                self.wait_for(lambda: self.plot_state(key)["sig"] != before["sig"], within, "the plot to change")
+                return True
+            except TimeoutError:
+                return False
+
         if go:
             before = self.wait_idle(key)
             if press_and_grow(before):
@@ -461,14 +495,18 @@ class NotebookPage:
         if panel["dropdowns"] or panel["sliders"]:
             before = self.wait_idle(key)
             what = self.change_control(key)
-            try:
-                self.wait_for(lambda: self.plot_state(key)["sig"] != before["sig"], change_timeout, "the plot to change")
+            if changed(before, 10.0 if (go or apply) else timeout):
                 done.append(f"{where}: {what} changed the plot")
-            except TimeoutError:
-                if go and press_and_grow(self.wait_idle(key)):
-                    done.append(f"{where}: {what}, then {go}, changed the plot")
+            elif apply:
+                self.click_button(key, apply)
+                if changed(before, timeout):
+                    done.append(f"{where}: {what}, then {apply}, changed the plot")
                 else:
-                    problems.append(f"{where}: {what} did not change what is plotted")
+                    problems.append(f"{where}: {what}, then {apply}, did not change what is plotted")
+            elif go and press_and_grow(self.wait_idle(key)):
+                done.append(f"{where}: {what}, then {go}, changed the plot")
+            else:
+                problems.append(f"{where}: {what} did not change what is plotted")
             self.wait_idle(key)
         return problems, done
 

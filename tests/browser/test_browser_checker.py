@@ -15,19 +15,23 @@ from labdriver import WIDGET_EXTENSION, NotebookPage, check, start_lab
 pytestmark = pytest.mark.browser
 
 CELLS = [
-    "import ipywidgets as W\nimport plotly.graph_objects as go",
+    "import ipywidgets as W\nimport numpy as np\nimport plotly.graph_objects as go",
     # 1: a panel whose Train button and slider are wired to nothing
     "W.VBox([W.Button(description='Train'), W.FloatSlider(description='unused'),\n"
     "        go.FigureWidget(go.Scatter(y=[1, 2, 3]))])",
     # 2: a figure without data
     "go.FigureWidget(go.Scatter(x=[], y=[]))",
-    # 3: fine: a plotly figure shown through the plotly MIME renderer
-    "go.Figure(go.Bar(x=['a', 'b'], y=[1, 2]))",
-    # 4: a traceback printed to stderr
+    # 3: fine: a plotly figure shown through the plotly MIME renderer, its data a numpy array
+    #    (sent as a base64 typed array, which must count as data)
+    "go.Figure(go.Bar(x=['a', 'b'], y=np.array([1.0, 2.0])))",
+    # 4: a panel that applies its dropdown on Run, wired to nothing
+    "W.VBox([W.Dropdown(options=['a', 'b']), W.Button(description='Run'),\n"
+    "        go.FigureWidget(go.Scatter(y=[1, 2]))])",
+    # 5: a traceback printed to stderr
     "import traceback\ntry:\n    1 / 0\nexcept ZeroDivisionError:\n    traceback.print_exc()",
-    # 5: an exception, which stops Run All
+    # 6: an exception, which stops Run All
     "raise ValueError('a student would see this')",
-    # 6: never reached
+    # 7: never reached
     "print('never reached')",
 ]
 
@@ -55,20 +59,23 @@ def test_checker_reports_every_fault(chromium, tmp_path):
         page.run_all()
         found = page.settle(timeout=30)
         panels = page.panels()
-        assert [p["cell"] for p in panels] == [1]
-        trouble, done = page.exercise(panels[0], timeout=5, change_timeout=5)
+        assert [p["cell"] for p in panels] == [1, 4]
+        trouble, done = page.exercise(panels[0], timeout=5)
+        run_trouble, run_done = page.exercise(panels[1], timeout=5)
     finally:
         page.close()
         lab.stop()
     problems = _by_cell(found.problems)
-    assert set(problems) == {2, 4, 5, 6}, found.problems
+    assert set(problems) == {2, 5, 6, 7}, found.problems
     assert "no data points" in problems[2][0]
-    assert "traceback" in problems[4][0] and "ZeroDivisionError" in problems[4][0]
-    assert "raised ValueError: a student would see this" in problems[5][0]
-    assert "never executed" in problems[6][0]
+    assert "traceback" in problems[5][0] and "ZeroDivisionError" in problems[5][0]
+    assert "raised ValueError: a student would see this" in problems[6][0]
+    assert "never executed" in problems[7][0]
     assert done == [] and len(trouble) == 2, trouble
     assert "pressing Train did not make the plot grow" in trouble[0]
     assert "slider" in trouble[1] and "did not change what is plotted" in trouble[1]
+    assert run_done == [] and len(run_trouble) == 1, run_trouble
+    assert "dropdown" in run_trouble[0] and "then Run, did not change what is plotted" in run_trouble[0]
 
 
 def test_checker_fails_when_widgets_cannot_render(chromium, tmp_path):
