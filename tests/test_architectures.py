@@ -320,9 +320,10 @@ def test_architecture_panel_trains_and_rebuilds_when_the_dropdown_changes():
     panel.train()
     panel.wait(60)
     assert panel.trainer.step_count == 4 and panel.steps_seen == [0, 2, 4]
-    assert len(panel.inside_figure.data) == 4 and len(panel.inside_figure.data[0].y) == 3
+    assert len(panel.plots["inside"]) == 4 and len(panel.plots["inside"][0].y) == 3
+    assert [t.name for t in panel.plots["mse"]] == ["t1", "t2"] and len(panel.plots["mse"][0].y) == 3
     panel.architecture.value = "mmoe"
     assert panel.split.disabled and panel.trainer.step_count == 0
     panel.train()
     panel.wait(60)
-    assert {t.name.split(" →")[0] for t in panel.inside_figure.data} == {"gate t1", "gate t2"}
+    assert {t.name.split(" →")[0] for t in panel.plots["inside"]} == {"gate t1", "gate t2"}

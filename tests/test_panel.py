@@ -44,7 +44,7 @@ def _wait_for(condition, timeout=30.0):
 
 
 def _xs(panel, fig="losses"):
-    return [list(t.x) for t in panel.figures[fig].data]
+    return [list(t.x) for t in panel.plots[fig]]
 
 
 def test_step_button_runs_exactly_one_step_and_updates_every_plot():
@@ -53,12 +53,12 @@ def test_step_button_runs_exactly_one_step_and_updates_every_plot():
     panel.step_button.click()
     assert panel.trainer.step_count == 1
     assert _xs(panel) == [[1], [1]] and _xs(panel, "weights") == [[1], [1]]
-    before = list(panel.figures["losses"].data[0].y)
+    before = list(panel.plots["losses"][0].y)
     panel.step_button.click()
     assert panel.trainer.step_count == 2 and _xs(panel) == [[1, 2], [1, 2]]
-    assert list(panel.figures["losses"].data[0].y[:1]) == before
-    assert len(panel.figures["conflict"].data[0].x) == 2          # cos(d, g_1) logged every step
-    assert len(panel.figures["plane"].data[-1].x) == 2            # the update arrow is drawn
+    assert list(panel.plots["losses"][0].y[:1]) == before
+    assert len(panel.plots["conflict"][0].x) == 2          # cos(d, g_1) logged every step
+    assert len(panel.plots["plane"][-1].x) == 2            # the update arrow is drawn
     assert "step 2" in panel.status.value
 
 
@@ -68,15 +68,33 @@ def test_displaying_the_panel_sends_every_figure_as_it_is_now(monkeypatch):
     import IPython.display
     panel = _panel()
     panel.step(3)
-    assert panel.figures["losses"]._widget_data == [], "plotly has not sent the traces yet"
+    fig = panel.figure
+    assert fig._widget_data == [], "plotly has not sent the traces yet"
     shown = []
     monkeypatch.setattr(IPython.display, "display", shown.append)
     panel._ipython_display_()
     assert shown == [panel.widget]
-    for name, fig in panel.figures.items():
-        assert len(fig._widget_data) == len(fig.data) > 0, name
-    assert list(panel.figures["losses"]._widget_data[0]["x"]) == [1, 2, 3]
-    assert list(panel.figures["conflict"]._widget_data[-1]["x"]) == [1, 2, 3]
+    assert len(fig._widget_data) == len(fig.data) > 0
+    sent = {trace["uid"]: trace for trace in fig._widget_data}
+    assert list(sent[panel.plots["losses"][0].uid]["x"]) == [1, 2, 3]
+    assert list(sent[panel.plots["conflict"][-1].uid]["x"]) == [1, 2, 3]
+
+
+def test_the_panel_ships_plotly_once():
+    # Every FigureWidget carries plotly's ~5 MB JavaScript bundle to the browser: the panel uses one,
+    # with a subplot per plot, and every plot's traces live in it.
+    import plotly.graph_objects as go
+
+    def widgets(w):
+        yield w
+        for child in getattr(w, "children", ()):
+            yield from widgets(child)
+    panel = _panel()
+    figures = [w for w in widgets(panel.widget) if isinstance(w, go.FigureWidget)]
+    assert figures == [panel.figure]
+    traces = [t for plot in panel.plots.values() for t in plot]
+    assert len(traces) == len(panel.figure.data) and {id(t) for t in traces} == {id(t) for t in panel.figure.data}
+    assert [panel.title(name) for name in ("losses", "cosine")] == ["training loss", "cos(g_i, g_j), last logged step"]
 
 
 def test_play_then_pause_mid_run_stops_the_thread_and_the_steps():
@@ -89,7 +107,7 @@ def test_play_then_pause_mid_run_stops_the_thread_and_the_steps():
     assert not panel.runner.running and not _live_threads()
     time.sleep(0.2)
     assert panel.trainer.step_count == stopped
-    assert len(panel.figures["losses"].data[0].x) == stopped  # the last refresh shows every step
+    assert len(panel.plots["losses"][0].x) == stopped  # the last refresh shows every step
     assert "paused" in panel.status.value
 
 
@@ -112,9 +130,9 @@ def test_switching_the_balancer_mid_run_changes_the_weights_trace():
     switched_by = panel.trainer.step_count
     _wait_for(lambda: panel.trainer.balancer.name == "fixed" and panel.trainer.step_count >= switched_by + 5)
     panel.pause()
-    w = np.array(panel.figures["weights"].data[0].y, dtype=float)
+    w = np.array(panel.plots["weights"][0].y, dtype=float)
     assert w[0] == 1.0 and w[-1] == 0.25
-    assert np.array(panel.figures["weights"].data[1].y, dtype=float)[-1] == 1.5
+    assert np.array(panel.plots["weights"][1].y, dtype=float)[-1] == 1.5
 
 
 def test_fixed_weight_sliders_are_shown_only_for_fixed_and_set_the_weights():
@@ -137,7 +155,7 @@ def test_gradient_space_toggle_and_learning_rate_reach_the_trainer():
     assert panel.trainer.balancer.name == "pcgrad" and panel.trainer.balancer.on == "z"
     panel.step(2)
     assert panel.monitor.records[-1].space == "z"
-    assert "w.r.t. z" in panel.figures["plane"].layout.title.text
+    assert "w.r.t. z" in panel.title("plane")
     panel.lr.value = 0.01
     assert panel.trainer.lr == pytest.approx(0.01)
 
@@ -188,7 +206,7 @@ def test_the_factory_may_return_a_trainer_and_must_return_something_known():
 def test_plots_are_downsampled():
     panel = _panel(max_points=10)
     panel.step(40)
-    xs = panel.figures["losses"].data[0].x
+    xs = panel.plots["losses"][0].x
     assert len(xs) <= 10 and xs[0] == 1 and xs[-1] == 40
     assert downsample(5, 10).tolist() == [0, 1, 2, 3, 4]
     assert downsample(100, 7)[-1] == 99

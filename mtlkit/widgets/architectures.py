@@ -11,6 +11,7 @@ import inspect
 
 import ipywidgets as W
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from ..models import MODELS
 from ..models.experiments import build, internals, regression_split
@@ -40,10 +41,13 @@ class ArchitecturePanel:
         self.stop_button = W.Button(description="Stop", icon="pause")
         self.reset_button = W.Button(description="Reset", icon="refresh")
         self.status = W.HTML()
-        layout = dict(height=340, xaxis_title=STEP_AXIS, margin=dict(l=60, r=20, t=40, b=50))
-        self.loss_figure = go.FigureWidget(layout=dict(layout, title="test MSE per task", yaxis_title="test MSE"))
-        self.inside_figure = go.FigureWidget(layout=dict(layout, title="what the architecture learns to share",
-                                                         yaxis_title="value"))
+        # One FigureWidget with two subplots: each FigureWidget ships plotly's ~5 MB JavaScript bundle.
+        self.figure = go.FigureWidget(make_subplots(
+            1, 2, subplot_titles=["test MSE per task", "what the architecture learns to share"]))
+        self.figure.update_layout(height=360, margin=dict(l=60, r=20, t=40, b=50))
+        self.figure.update_xaxes(title_text=STEP_AXIS)
+        self.figure.update_yaxes(title_text="test MSE", row=1, col=1)
+        self.figure.update_yaxes(title_text="value", row=1, col=2)
         self.train_button.on_click(lambda _: self.train())
         self.stop_button.on_click(lambda _: self.stop())
         self.reset_button.on_click(lambda _: self.reset())
@@ -51,8 +55,14 @@ class ArchitecturePanel:
             control.observe(lambda _: self.reset(), names="value")
         self.widget = W.VBox([W.HBox([self.architecture, self.rho, self.split]),
                               W.HBox([self.train_button, self.stop_button, self.reset_button]), self.status,
-                              W.HBox([self.loss_figure, self.inside_figure])])
+                              self.figure])
         self.reset()
+
+    @property
+    def plots(self) -> dict[str, tuple]:
+        """The traces of each subplot: ``"mse"`` (test MSE per task) and ``"inside"`` (sharing numbers)."""
+        return {"mse": tuple(t for t in self.figure.data if t.xaxis in (None, "x")),
+                "inside": tuple(t for t in self.figure.data if t.xaxis == "x2")}
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -110,15 +120,14 @@ class ArchitecturePanel:
 
     def _refresh(self) -> None:
         names = list(self.mse)
-        with self.loss_figure.batch_update():
-            self.loss_figure.data = []
+        with self.figure.batch_update():
+            self.figure.data = []
             for n, ys in self.mse.items():
-                self.loss_figure.add_scatter(x=list(self.steps_seen), y=list(ys), mode="lines", name=n,
-                                             line=dict(color=task_color(names, n)))
-        with self.inside_figure.batch_update():
-            self.inside_figure.data = []
+                self.figure.add_scatter(x=list(self.steps_seen), y=list(ys), mode="lines", name=n,
+                                        line=dict(color=task_color(names, n)), row=1, col=1)
             for key, ys in self.inside.items():
-                self.inside_figure.add_scatter(x=self.steps_seen[-len(ys):], y=list(ys), mode="lines", name=key)
+                self.figure.add_scatter(x=self.steps_seen[-len(ys):], y=list(ys), mode="lines", name=key,
+                                        row=1, col=2)
         last = ", ".join(f"{n}: {ys[-1]:.3f}" for n, ys in self.mse.items())
         self.status.value = f"{self.architecture.value} · step {self.trainer.step_count} · test MSE {last}"
 

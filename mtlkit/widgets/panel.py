@@ -24,6 +24,7 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 import torch
+from plotly.subplots import make_subplots
 
 from ..balancers import BALANCERS, Balancer, GradientBalancer, make_balancer
 from ..config import seed_everything
@@ -35,7 +36,13 @@ from .live import LiveRunner
 from .style import LOSS_AXIS, STEP_AXIS, task_color
 
 Factory = Callable[[], "MultiTaskModel | Trainer"]
-FIGURES = ("losses", "weights", "conflict", "cosine", "plane")
+#: The panel's subplots, by name; ``panel.plots[name]`` holds the traces of one.
+PLOTS = ("losses", "weights", "conflict", "cosine", "plane")
+PLOT_TITLES = {"losses": "training loss", "weights": "task weights w_i", "conflict": "does the update serve each task?",
+               "cosine": "cos(g_i, g_j), last logged step", "plane": "gradients in the plane of g_1, g_2"}
+AXIS_TITLES = {"losses": (STEP_AXIS, LOSS_AXIS), "weights": (STEP_AXIS, "weight"),
+               "conflict": (STEP_AXIS, "cosine / fraction"), "cosine": ("task j", "task i"),
+               "plane": ("along g_1 (units of max ||g_i||)", "orthogonal part of g_2")}
 
 
 def sync_figure_state(figures) -> None:
@@ -123,51 +130,77 @@ class TrainingPanel:
         self._sync_control_visibility()
 
     def _build_figures(self) -> None:
+        """One FigureWidget with five subplots (each FigureWidget ships plotly's ~5 MB JavaScript bundle).
+
+        Every curve of a task shares the task's colour and legend entry, so clicking a
+        task in the legend hides it in every subplot.
+        """
         names = self.task_names
-        small = dict(height=300, margin=dict(l=60, r=20, t=40, b=50), legend_title="task")
-        self.figures = {
-            "losses": go.FigureWidget(layout=dict(small, title="training loss", xaxis_title=STEP_AXIS,
-                                                  yaxis_title=LOSS_AXIS, yaxis_type="log")),
-            "weights": go.FigureWidget(layout=dict(small, title="task weights w_i", xaxis_title=STEP_AXIS,
-                                                   yaxis_title="weight")),
-            "conflict": go.FigureWidget(layout=dict(small, title="does the update serve each task?",
-                                                    xaxis_title=STEP_AXIS, yaxis_title="cosine / fraction",
-                                                    yaxis_range=[-1.05, 1.05], legend_title="")),
-            "cosine": go.FigureWidget(layout=dict(small, title="cos(g_i, g_j), last logged step",
-                                                  xaxis_title="task j", yaxis_title="task i",
-                                                  yaxis_autorange="reversed")),
-            "plane": go.FigureWidget(layout=dict(small, title="gradients in the plane of g_1, g_2",
-                                                 xaxis_title="along g_1 (units of max ||g_i||)",
-                                                 yaxis_title="orthogonal part of g_2", legend_title="",
-                                                 yaxis_scaleanchor="x")),
-        }
-        f = self.figures
-        for n in names:
+        fig = go.FigureWidget(make_subplots(
+            rows=2, cols=3, specs=[[{}, {}, {}], [{}, {"colspan": 2}, None]],
+            subplot_titles=[PLOT_TITLES[name] for name in PLOTS], horizontal_spacing=0.09, vertical_spacing=0.2))
+        fig.update_layout(height=640, margin=dict(l=60, r=20, t=90, b=50),
+                          legend=dict(orientation="h", x=0, y=1.06, yanchor="bottom"))
+        self.figure = fig
+        self._cell = {name: cell for name, cell in zip(PLOTS, ((1, 1), (1, 2), (1, 3), (2, 1), (2, 2)))}
+        self._traces: dict[str, list[int]] = {name: [] for name in PLOTS}
+        for name, (x_title, y_title) in AXIS_TITLES.items():
+            row, col = self._cell[name]
+            fig.update_xaxes(title_text=x_title, row=row, col=col)
+            fig.update_yaxes(title_text=y_title, row=row, col=col)
+        fig.update_yaxes(type="log", **self._at("losses"))
+        fig.update_yaxes(range=[-1.05, 1.05], **self._at("conflict"))
+        fig.update_yaxes(autorange="reversed", **self._at("cosine"))
+        plane = fig.get_subplot(*self._cell["plane"])
+        fig.update_yaxes(scaleanchor=plane.yaxis.anchor, **self._at("plane"))  # equal units on both axes
+
+        def task(n: str, plot: str, **kwargs):
             color = task_color(names, n)
-            f["losses"].add_scatter(x=[], y=[], mode="lines", name=n, line=dict(color=color))
-            f["weights"].add_scatter(x=[], y=[], mode="lines", name=n, line=dict(color=color))
-            f["conflict"].add_scatter(x=[], y=[], mode="lines", name=f"cos(d, g) · {n}", line=dict(color=color))
-        f["conflict"].add_scatter(x=[], y=[], mode="lines", name="conflicting pairs (fraction)",
-                                  line=dict(color="#000000", dash="dot"))
-        f["cosine"].add_heatmap(z=[[0.0] * len(names)] * len(names), x=names, y=names, zmin=-1, zmax=1,
-                                colorscale="RdBu", colorbar=dict(title="cos"))
-        f["plane"].add_scatter(x=[], y=[], mode="lines", name="segment g_1 … g_2 (MGDA's choices)",
-                               line=dict(color="#999999", dash="dot"))
+            self._add(plot, go.Scatter(x=[], y=[], legendgroup=n, line=dict(color=color),
+                                       showlegend=plot == "losses", **kwargs))
+
         for n in names:
-            f["plane"].add_scatter(x=[], y=[], mode="lines+markers", name=f"g · {n}",
-                                   line=dict(color=task_color(names, n)),
-                                   marker=dict(symbol="arrow", angleref="previous", size=12))
-        f["plane"].add_scatter(x=[], y=[], mode="lines+markers", name="update d", line=dict(color="#000000", width=3),
-                               marker=dict(symbol="arrow", angleref="previous", size=14))
+            task(n, "losses", mode="lines", name=n)
+            task(n, "weights", mode="lines", name=f"w · {n}")
+            task(n, "conflict", mode="lines", name=f"cos(d, g) · {n}")
+        self._add("conflict", go.Scatter(x=[], y=[], mode="lines", name="conflicting pairs (fraction)",
+                                         line=dict(color="#000000", dash="dot")))
+        self._add("cosine", go.Heatmap(z=[[0.0] * len(names)] * len(names), x=names, y=names, zmin=-1, zmax=1,
+                                       colorscale="RdBu", showscale=False, texttemplate="%{z:.2f}",
+                                       name="cos(g_i, g_j)"))  # each cell shows its value: no colour bar
+        self._add("plane", go.Scatter(x=[], y=[], mode="lines", name="segment g_1 … g_2 (MGDA's choices)",
+                                      line=dict(color="#999999", dash="dot")))
+        for n in names:
+            task(n, "plane", mode="lines+markers", name=f"g · {n}",
+                 marker=dict(symbol="arrow", angleref="previous", size=12))
+        self._add("plane", go.Scatter(x=[], y=[], mode="lines+markers", name="update d",
+                                      line=dict(color="#000000", width=3),
+                                      marker=dict(symbol="arrow", angleref="previous", size=14)))
         self.widget = W.VBox([
             W.HBox([self.balancer, self.space]), self.weights_box, self.lr,
             W.HBox([self.play_button, self.pause_button, self.step_button, self.reset_button]),
-            self.status,
-            W.HBox([f["losses"], f["weights"]]), W.HBox([f["conflict"], f["cosine"]]), f["plane"]])
+            self.status, fig])
+
+    def _at(self, plot: str) -> dict:
+        row, col = self._cell[plot]
+        return dict(row=row, col=col)
+
+    def _add(self, plot: str, trace) -> None:
+        self._traces[plot].append(len(self.figure.data))
+        self.figure.add_trace(trace, **self._at(plot))
+
+    @property
+    def plots(self) -> dict[str, tuple]:
+        """The traces of each subplot by name (:data:`PLOTS`), in the order they were added."""
+        return {name: tuple(self.figure.data[i] for i in idx) for name, idx in self._traces.items()}
+
+    def title(self, plot: str) -> str:
+        """The title shown above subplot ``plot``."""
+        return self.figure.layout.annotations[PLOTS.index(plot)].text
 
     def _ipython_display_(self):
         from IPython.display import display
-        sync_figure_state(self.figures.values())  # steps run before display must show too
+        sync_figure_state([self.figure])  # steps run before display must show too
         display(self.widget)
 
     # -- actions --------------------------------------------------------------------
@@ -281,39 +314,38 @@ class TrainingPanel:
         records = self.monitor.records
         ridx = downsample(len(records), self.max_points)
         rsteps = [records[i].step for i in ridx]
-        f = self.figures
-        with f["losses"].batch_update(), f["weights"].batch_update():
+        p = self.plots
+        with self.figure.batch_update():  # one message to the front end per refresh
             for t in range(T):
-                f["losses"].data[t].x, f["losses"].data[t].y = steps, losses[:, t].tolist()
-                f["weights"].data[t].x, f["weights"].data[t].y = steps, weights[:, t].tolist()
-        with f["conflict"].batch_update():
-            for t in range(T):
-                f["conflict"].data[t].x = rsteps
-                f["conflict"].data[t].y = [float(records[i].update_cosine[t]) for i in ridx]
-            f["conflict"].data[T].x = rsteps
-            f["conflict"].data[T].y = [records[i].conflict_fraction for i in ridx]
-        self._draw_last_record(records[-1] if records else None)
+                p["losses"][t].x, p["losses"][t].y = steps, losses[:, t].tolist()
+                p["weights"][t].x, p["weights"][t].y = steps, weights[:, t].tolist()
+                p["conflict"][t].x = rsteps
+                p["conflict"][t].y = [float(records[i].update_cosine[t]) for i in ridx]
+            p["conflict"][T].x = rsteps
+            p["conflict"][T].y = [records[i].conflict_fraction for i in ridx]
+            self._draw_last_record(records[-1] if records else None)
         self._show_status()
 
     def _draw_last_record(self, record) -> None:
-        f, T = self.figures, len(self.task_names)
-        with f["cosine"].batch_update(), f["plane"].batch_update():
-            if record is None:
-                f["cosine"].data[0].z = [[0.0] * T] * T
-                for trace in f["plane"].data:
-                    trace.x, trace.y = [], []
-                return
-            f["cosine"].data[0].z = record.cosine.tolist()
-            scale = float(record.norms.max()) or 1.0
-            plane = (record.plane / scale).tolist()
-            d = (record.update_plane / scale).tolist()
-            hull = plane[:2] if T >= 2 else []
-            f["plane"].data[0].x, f["plane"].data[0].y = [p[0] for p in hull], [p[1] for p in hull]
-            for t in range(T):
-                f["plane"].data[1 + t].x, f["plane"].data[1 + t].y = [0.0, plane[t][0]], [0.0, plane[t][1]]
-            f["plane"].data[1 + T].x, f["plane"].data[1 + T].y = [0.0, d[0]], [0.0, d[1]]
-            space = "z" if record.space == "z" else "θ"
-            f["plane"].layout.title.text = f"gradients w.r.t. {space} in the plane of g_1, g_2 (step {record.step})"
+        p, T = self.plots, len(self.task_names)
+        title = self.figure.layout.annotations[PLOTS.index("plane")]
+        if record is None:
+            p["cosine"][0].z = [[0.0] * T] * T
+            for trace in p["plane"]:
+                trace.x, trace.y = [], []
+            title.text = PLOT_TITLES["plane"]
+            return
+        p["cosine"][0].z = record.cosine.tolist()
+        scale = float(record.norms.max()) or 1.0
+        plane = (record.plane / scale).tolist()
+        d = (record.update_plane / scale).tolist()
+        hull = plane[:2] if T >= 2 else []
+        p["plane"][0].x, p["plane"][0].y = [q[0] for q in hull], [q[1] for q in hull]
+        for t in range(T):
+            p["plane"][1 + t].x, p["plane"][1 + t].y = [0.0, plane[t][0]], [0.0, plane[t][1]]
+        p["plane"][1 + T].x, p["plane"][1 + T].y = [0.0, d[0]], [0.0, d[1]]
+        space = "z" if record.space == "z" else "θ"
+        title.text = f"gradients w.r.t. {space} in the plane of g_1, g_2 (step {record.step})"
 
     def _show_state(self, state: str) -> None:
         self._state = state
@@ -331,4 +363,4 @@ class TrainingPanel:
         self.status.value = text
 
 
-__all__ = ["FIGURES", "TrainingPanel", "downsample", "sync_figure_state"]
+__all__ = ["PLOTS", "TrainingPanel", "downsample", "sync_figure_state"]
