@@ -38,20 +38,11 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"screenshots: {folder}")
 
 
-#: The per-notebook browser runs are opt-in until they pass reliably on a loaded 2-core CI
-#: machine (they failed there on 2026-11-25; see the issue note). The checker's own tests,
-#: including the proof with the widget extension disabled, always run.
-BROWSER_NOTEBOOKS = os.environ.get("MTLKIT_BROWSER_NOTEBOOKS") == "1"
-
-
 def pytest_collection_modifyitems(config, items):
     skip_cuda = pytest.mark.skip(reason="needs a CUDA device")
-    skip_notebooks = pytest.mark.skip(reason="per-notebook browser runs are opt-in: set MTLKIT_BROWSER_NOTEBOOKS=1")
     for item in items:
         if "cuda" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip_cuda)
-        if item.path.name == "test_browser_notebooks.py" and not BROWSER_NOTEBOOKS:
-            item.add_marker(skip_notebooks)
 
 
 @pytest.fixture(autouse=True)

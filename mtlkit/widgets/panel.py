@@ -139,7 +139,7 @@ class TrainingPanel:
         fig = go.FigureWidget(make_subplots(
             rows=2, cols=3, specs=[[{}, {}, {}], [{}, {"colspan": 2}, None]],
             subplot_titles=[PLOT_TITLES[name] for name in PLOTS], horizontal_spacing=0.09, vertical_spacing=0.2))
-        fig.update_layout(height=640, margin=dict(l=60, r=20, t=90, b=50),
+        fig.update_layout(height=640, width=1000, margin=dict(l=60, r=20, t=90, b=50),
                           legend=dict(orientation="h", x=0, y=1.06, yanchor="bottom"))
         self.figure = fig
         self._cell = {name: cell for name, cell in zip(PLOTS, ((1, 1), (1, 2), (1, 3), (2, 1), (2, 2)))}

@@ -1,8 +1,10 @@
 """Fixtures for the browser tests: the system's Chromium, one JupyterLab per test module, a screenshot folder.
 
-The tests are skipped, with the reason, only when no Chromium binary exists
-(``make browser`` installs Debian's ``chromium``; ``$MTLKIT_CHROMIUM`` names
-another binary). Playwright drives it; no browser is ever downloaded.
+Without a Chromium binary (``make browser`` installs Debian's ``chromium``;
+``$MTLKIT_CHROMIUM`` names another binary) the tests are skipped with the
+reason on a developer's machine, but fail in CI (``$CI`` set), where a skipped
+browser test would hide a broken front end. Playwright drives the browser; no
+browser is ever downloaded.
 """
 from __future__ import annotations
 
@@ -25,8 +27,11 @@ def screenshot_folder() -> Path:
 def chromium():
     path = find_chromium()
     if path is None:
-        pytest.skip(f"no Chromium binary (looked for $MTLKIT_CHROMIUM, {', '.join(CHROMIUM_CANDIDATES)}); "
-                    f"`make browser` installs Debian's chromium")
+        why = (f"no Chromium binary (looked for $MTLKIT_CHROMIUM, {', '.join(CHROMIUM_CANDIDATES)}); "
+               f"`make browser` installs Debian's chromium")
+        if os.environ.get("CI"):
+            pytest.fail(f"{why}; in CI the browser tests must run")
+        pytest.skip(why)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -534,3 +534,91 @@ class NotebookPage:
 
     def close(self) -> None:
         self.context.close()
+
+
+# -- one notebook, start to end, as the per-notebook browser tests run it ---------------------
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def workbook_notebooks(part: int | None = None, parts: int = 2) -> list[Path]:
+    """The workbook's numbered notebooks; with ``part`` (0-based), every ``parts``-th one from it.
+
+    The per-notebook tests are split over ``parts`` test files this way so that
+    pytest-xdist (``--dist loadfile``) runs them on several workers, each file with
+    its own JupyterLab; interleaving keeps the long and the short notebooks mixed.
+    """
+    paths = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    return paths if part is None else paths[part::parts]
+
+
+#: A notebook that builds one of these shows a live panel whose plot must grow when trained.
+LIVE_PANELS = ("TrainingPanel", "TransferPanel", "ArchitecturePanel")
+
+
+@dataclass
+class NotebookReport:
+    """What :func:`check_notebook` found and did in one notebook."""
+    name: str
+    problems: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+    screenshots: list[Path] = field(default_factory=list)
+    times: dict[str, float] = field(default_factory=dict)
+    widgets: int = 0
+    figures: int = 0
+
+    def summary(self) -> str:
+        lines = [f"{self.name}: {self.widgets} widget(s), {self.figures} figure(s) checked; "
+                 + ", ".join(f"{k} {v:.1f} s" for k, v in self.times.items()), *self.done,
+                 "screenshots: " + ", ".join(map(str, self.screenshots))]
+        return "\n".join(lines)
+
+
+def check_notebook(browser, lab: LabServer, path: Path, screenshots: Path) -> NotebookReport:
+    """Open ``path`` in ``lab``, Run All, check every output, use every live panel, take screenshots.
+
+    The screenshots are taken even when a step fails, so they show what went wrong.
+    """
+    page = NotebookPage(browser, lab, path.name)
+    report = NotebookReport(path.name)
+    clock = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        report.times[name], clock = time.monotonic() - clock, time.monotonic()
+    try:
+        page.open()
+        lap("open")
+        page.run_all()
+        lap("run all")
+        found = page.settle()
+        report.problems += found.problems
+        report.widgets, report.figures = found.widgets, found.figures
+        lap("check")
+        for panel in page.panels():
+            trouble, did = page.exercise(panel)
+            report.problems += trouble
+            report.done += did
+        lap("panels")
+        # After the panels were used: nothing broke (a control may legitimately leave a plot empty).
+        after = page.settle(timeout=30, ignore=lambda p: "no data points" in p)
+        report.problems += [p for p in after.problems if p not in report.problems]
+    finally:
+        try:
+            report.screenshots = page.screenshots(screenshots, path.stem)
+            lap("screenshots")
+        except Exception as exc:  # noqa: BLE001 - a failed screenshot must not hide the real failure
+            print(f"no screenshot of {path.name}: {exc}")
+        page.close()
+        lab.shutdown_kernels()
+    if any(name in path.read_text() for name in LIVE_PANELS) and not any(" grew the plot" in d for d in report.done):
+        report.problems.append("no live panel was trained in the browser (none was found, or none grew)")
+    return report
+
+
+def assert_notebook_works(browser, lab: LabServer, path: Path, screenshots: Path) -> NotebookReport:
+    """:func:`check_notebook`, print what was checked and done, fail with every problem found."""
+    report = check_notebook(browser, lab, path, screenshots)
+    print("\n" + report.summary())
+    assert not report.problems, f"{path.name} in JupyterLab:\n  " + "\n  ".join(report.problems)
+    return report
