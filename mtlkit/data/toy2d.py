@@ -9,8 +9,12 @@ points on this landscape of θ = (x₁, x₂) and watch where they end:
     f₂ = c₁(θ)·(log max(|½(-x₁+3) + tanh(-x₂) + 2|, 5e-6) + 6) + c₂(θ)·(((-x₁-7)² + 0.1(-x₂-8)²)/10 - 20)
     c₁ = max(tanh(x₂/2), 0),  c₂ = max(tanh(-x₂/2), 0)
 
-The Pareto set is the segment where the two log-valleys meet; equal weighting
-and MGDA can stall or slide to its ends, CAGrad and Nash-MTL reach its middle.
+The Pareto set is a segment of the valley floor (:data:`mtlkit.pareto.PARETO_X1`).
+What notebook 08 checks on it: from the upper starts, equal weighting stays on the
+plateau while MGDA and Nash-MTL leave it first; from the CAGrad paper's lower start,
+MGDA, PCGrad and Nash-MTL stop at the first Pareto-stationary point they reach,
+near one end of the set, while equal weighting and CAGrad move along it towards the
+minimum of the average loss at x₁ = 0.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from torch import Tensor
 from ..tasks import TaskSet, regression
 
 LOWER = 5e-6
-#: The starting points of the Nash-MTL paper's figure (the CAGrad paper uses a subset).
+#: The starting points of the Nash-MTL paper's figure (the CAGrad paper's are ``pareto.CAGRAD_STARTS``).
 STARTS: tuple[tuple[float, float], ...] = ((-8.5, 7.5), (0.0, 0.0), (9.0, 9.0), (-7.5, -0.5), (9.0, -1.0))
 TASKS = TaskSet([regression("f1"), regression("f2")])
 
