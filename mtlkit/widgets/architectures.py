@@ -44,7 +44,7 @@ class ArchitecturePanel:
         # One FigureWidget with two subplots: each FigureWidget ships plotly's ~5 MB JavaScript bundle.
         self.figure = go.FigureWidget(make_subplots(
             1, 2, subplot_titles=["test MSE per task", "what the architecture learns to share"]))
-        self.figure.update_layout(height=360, margin=dict(l=60, r=20, t=40, b=50))
+        self.figure.update_layout(height=360, width=1000, margin=dict(l=60, r=20, t=40, b=50))
         self.figure.update_xaxes(title_text=STEP_AXIS)
         self.figure.update_yaxes(title_text="test MSE", row=1, col=1)
         self.figure.update_yaxes(title_text="value", row=1, col=2)
@@ -123,10 +123,12 @@ class ArchitecturePanel:
         with self.figure.batch_update():
             self.figure.data = []
             for n, ys in self.mse.items():
-                self.figure.add_scatter(x=list(self.steps_seen), y=list(ys), mode="lines", name=n,
+                self.figure.add_scatter(x=list(self.steps_seen), y=list(ys), mode="lines+markers", name=n,
+                                        marker_size=4,
                                         line=dict(color=task_color(names, n)), row=1, col=1)
             for key, ys in self.inside.items():
-                self.figure.add_scatter(x=self.steps_seen[-len(ys):], y=list(ys), mode="lines", name=key,
+                self.figure.add_scatter(x=self.steps_seen[-len(ys):], y=list(ys), mode="lines+markers", name=key,
+                                        marker_size=4,
                                         row=1, col=2)
         last = ", ".join(f"{n}: {ys[-1]:.3f}" for n, ys in self.mse.items())
         self.status.value = f"{self.architecture.value} · step {self.trainer.step_count} · test MSE {last}"
