@@ -284,7 +284,7 @@ def test_adashare_policy_penalty_and_hard_decisions_at_evaluation():
         model.blocks[1][0].weight.mul_(3.0)  # changing a skipped block does not change task a at evaluation
     torch.testing.assert_close(model(x).outputs["a"], skipped)
     # the sparsity term lowers the penalty when blocks are skipped
-    assert float(model.regularizer()) < float(AdaShare.mlp(TASKS, DIM, width=8, depth=3).regularizer())
+    assert model.regularizer().item() < AdaShare.mlp(TASKS, DIM, width=8, depth=3).regularizer().item()
 
 
 def test_learned_branching_split_depths_and_cost():
