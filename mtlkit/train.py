@@ -167,8 +167,8 @@ class Trainer:
         while not self._stop and (epochs is None or epochs_done < epochs):
             totals, count = torch.zeros(len(self.tasks)), 0
             for x, y in data.batches(self.batch_size, self.generator):
-                result = self.train_step(x, y)
-                totals += result.losses * len(x)
+                # no name kept for the step's result: its G (T x P) is freed before the next step builds one
+                totals += self.train_step(x, y).losses * len(x)
                 count += len(x)
                 if steps is not None:
                     bar.update(1)
