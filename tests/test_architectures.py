@@ -235,6 +235,17 @@ def test_cross_stitch_alphas_start_near_identity_with_rows_summing_to_one():
     torch.testing.assert_close(two, torch.tensor([[0.9, 0.1], [0.1, 0.9]]))
 
 
+def test_nddr_names_a_training_batch_too_small_for_batch_norm():
+    model = MODELS["nddr"](TASKS, DIM)
+    x = torch.randn(1, DIM)
+    with pytest.raises(ValueError, match="NDDR's batch normalisation needs at least 2 examples.*got a batch of 1"):
+        model(x)
+    model.eval()
+    assert model(x).outputs["c"].shape == (1, 3)  # running statistics: one example is fine at evaluation
+    model.train()
+    assert model(torch.randn(2, DIM)).outputs["a"].shape == (2, 1)
+
+
 def test_sluice_exposes_subspace_alphas_and_layer_betas():
     model = Sluice.mlp(TASKS, DIM, width=8, depth=3, subspaces=2)
     assert model.alphas().shape == (3, 6, 6) and model.betas().shape == (3, 3)

@@ -124,6 +124,10 @@ class NDDRUnit(nn.Module):
 
     def forward(self, feats: list[Tensor]) -> list[Tensor]:
         joined = torch.cat(feats, 1)
+        if self.training and joined.dim() == 2 and joined.shape[0] < 2:
+            raise ValueError(f"NDDR's batch normalisation needs at least 2 examples per training batch of vector "
+                             f"features, got a batch of {joined.shape[0]}: use batch_size >= 2, or model.eval() "
+                             f"to predict single examples")
         return [layer(joined) for layer in self.layers]
 
 
