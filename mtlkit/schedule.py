@@ -192,10 +192,7 @@ class ScheduledTrainer:
         if unknown:
             raise KeyError(f"the dataset has task(s) {unknown} the model does not predict; its tasks are "
                            f"{self.model.tasks.names}")
-        preds = self.trainer.predict(data)
-        targets = data.to(self.trainer.device).targets
-        return {n: {"loss": float(data.tasks[n].loss(preds[n], targets[n])), **data.tasks[n].evaluate(preds[n], targets[n])}
-                for n in data.tasks}
+        return self.trainer.evaluate(data, tasks=list(data.tasks))
 
 
 __all__ = ["SCHEDULES", "ScheduleHistory", "ScheduledTrainer", "TaskSchedule", "epoch_progress", "split_by_task"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -203,12 +203,13 @@ class Trainer:
                 outs[n].append(o)
         return {n: torch.cat(o) for n, o in outs.items()}
 
-    def evaluate(self, data: MultiTaskDataset, batch_size: int = 2048) -> dict[str, dict[str, float]]:
-        """task -> {"loss": ..., metric: ...} over the whole dataset."""
+    def evaluate(self, data: MultiTaskDataset, batch_size: int = 2048,
+                 tasks: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+        """task -> {"loss": ..., metric: ...} over the whole dataset, for ``tasks`` (default: every model task)."""
         preds = self.predict(data, batch_size)
         targets = data.to(self.device).targets
         return {n: {"loss": float(self.tasks[n].loss(preds[n], targets[n])),
-                    **self.tasks[n].evaluate(preds[n], targets[n])} for n in self.tasks}
+                    **self.tasks[n].evaluate(preds[n], targets[n])} for n in (self.tasks if tasks is None else tasks)}
 
     # -- checkpoints ----------------------------------------------------------
     def state_dict(self) -> dict:
