@@ -62,6 +62,8 @@ def test_panel_train_grows_the_plot_stop_and_reset():
     panel.rho.value = 0.0  # a new ρ means new data and fresh models
     assert panel.run.rho == 0.0 and panel.run.step_count == 0
     assert all(len(t.x) == 1 for t in panel.figure.data)
+    # one evaluation per curve: a line of one point draws nothing, so every point needs a marker
+    assert all("markers" in t.mode.split("+") and "lines" in t.mode.split("+") for t in panel.figure.data)
     before = panel.figure.data[0].y[0]
     panel.split.value = 1
     assert panel.run.split == 1 and panel.figure.data[0].y[0] != before
@@ -75,6 +77,7 @@ def test_panel_legend_names_tasks_and_models_with_one_colour_per_task():
     assert names == ["t1 · shared", "t2 · shared", "t1 · separate", "t2 · separate"]
     colours = [t.line.color for t in panel.figure.data]
     assert colours[0] == colours[2] != colours[1] == colours[3]
+    assert [t.marker.color for t in panel.figure.data] == colours
 
 
 def test_runner_keeps_and_reraises_worker_errors():

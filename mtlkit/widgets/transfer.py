@@ -1,7 +1,9 @@
 """The panel of notebook 01: ρ and split-depth sliders, Train / Stop / Reset, live test-loss curves.
 
 Solid lines: the model that shares its first ``split`` layers; dashed lines: the
-separate networks (single-task learning). One colour per task.
+separate networks (single-task learning). One colour per task. Every evaluation is
+a marked point: after Reset or a slider move a curve holds one evaluation, and a
+line through one point draws nothing.
 """
 from __future__ import annotations
 
@@ -67,9 +69,10 @@ class TransferPanel:
             for model in MODELS:
                 for name in names:
                     self.curves[(model, name)] = ([], [])
-                    self.figure.add_scatter(x=[], y=[], mode="lines", name=f"{name} · {model}",
-                                            line=dict(color=task_color(names, name),
-                                                      dash="solid" if model == "shared" else "dash"))
+                    colour = task_color(names, name)
+                    self.figure.add_scatter(x=[], y=[], mode="lines+markers", name=f"{name} · {model}",
+                                            line=dict(color=colour, dash="solid" if model == "shared" else "dash"),
+                                            marker=dict(color=colour, size=5))
         self._measure()
         self._refresh()
         self._show_state("ready")
