@@ -14,8 +14,11 @@ from torch import Tensor
 from .tasks import TaskSet
 
 
-class NonFiniteError(FloatingPointError):
-    """A loss or gradient is NaN or infinite; the message names the task."""
+class NonFiniteError(ValueError, FloatingPointError):
+    """A loss or gradient is NaN or infinite; the message names the task.
+
+    A ValueError (bad input) and a FloatingPointError (what NumPy and older code catch).
+    """
 
 
 def task_gradients(losses: Tensor, inputs: Sequence[Tensor], retain_graph: bool = True,

@@ -73,7 +73,7 @@ class Trainer:
     # -- balancer -----------------------------------------------------------
     def _attach(self, balancer: Balancer) -> Balancer:
         balancer = balancer.to(self.device)
-        balancer.setup(len(self.tasks))
+        balancer.setup(len(self.tasks), list(self.tasks))
         params = [p for p in balancer.parameters() if p.requires_grad]
         if params:
             self.optimizer.add_param_group({"params": params, "weight_decay": 0.0})

@@ -25,6 +25,7 @@ from .mgda import MGDA, MGDAUB
 from .nash_mtl import NashMTL
 from .pcgrad import PCGrad
 from .rlw import RandomLossWeighting
+from .solvers import gram
 from .uncertainty import UncertaintyWeighting
 from .upgrad import UPGrad
 
@@ -58,4 +59,4 @@ __all__ = ["BALANCERS", "FAMO", "IMTLG", "MGDA", "MGDAUB", "AlignedMTL", "Balanc
            "DynamicTaskPrioritization", "DynamicWeightAverage", "EqualWeighting", "FixedWeighting",
            "GeometricLoss", "GradDrop", "GradNorm", "GradVac", "GradientBalancer", "NashMTL", "PCGrad",
            "RandomLossWeighting", "StepInfo", "UPGrad", "UncertaintyWeighting", "WeightingBalancer",
-           "gradient_methods", "make_balancer", "weighting_methods"]
+           "gradient_methods", "gram", "make_balancer", "weighting_methods"]

@@ -10,6 +10,12 @@ orthogonal system whose singular values all equal the smallest one of G, √λ_r
 (condition number 1: no dominating and no conflicting direction); d is their
 sum (task weights 1).
 
+The rank rule is the paper code's: eigenvalues λ ≤ T·eps·λ_1 count as 0, with eps
+the machine epsilon of G's dtype (a float32 G carries no information below it).
+K is formed in float64 whatever G's dtype. Degenerate cases: a zero gradient
+lies in K's null space, so it gets weight 0; duplicated or rank-deficient G keeps
+only its r non-zero directions; T > P likewise (r ≤ P). T = 1: d = g_1. G = 0: d = 0.
+
 Senushkin, Patakin, Kuznetsov & Konushin, "Independent Component Alignment for
 Multi-Task Learning", CVPR 2023, arXiv 2305.19000.
 """
@@ -19,8 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._simplex import as_weights, gram
 from .base import GradientBalancer
+from .solvers import as_weights
 
 
 def aligned_matrix(K: np.ndarray, rel_tol: float) -> np.ndarray:
@@ -46,8 +52,7 @@ class AlignedMTL(GradientBalancer):
     name = "aligned_mtl"
     permutation_equivariant = True
 
-    def aggregate(self, G: Tensor) -> Tensor:
-        rel_tol = float(torch.finfo(G.dtype).eps)
-        alpha = as_weights(aligned_weights(gram(G), rel_tol), G)
+    def combine(self, G: Tensor, K: np.ndarray) -> Tensor:
+        alpha = as_weights(aligned_weights(K, float(torch.finfo(G.dtype).eps)), G)
         self.last_weights = alpha
         return alpha @ G

@@ -7,11 +7,17 @@ Two families (survey §3):
   the objective is not a weighted sum (uncertainty weighting, GLS),
   ``objective(losses)``.
 * :class:`GradientBalancer` maps the per-task gradient matrix G (T, P) to one
-  update direction d (P,). Subclasses implement ``aggregate(G)`` on a plain
-  tensor, so the math is testable without any model. ``on="params"`` uses the
-  gradients of the shared parameters θ; ``on="z"`` uses the gradients of the
-  shared representation z and back-propagates d through the trunk once
+  update direction d (P,) through :meth:`~GradientBalancer.aggregate`, on a plain
+  tensor, so the math is testable without any model. Most methods depend on G
+  only through the Gram matrix K = G Gᵀ (formed once, in float64): they state
+  their weights w (T,) from K in ``gram_weights(K)`` and d = wᵀG. ``on="params"``
+  uses the gradients of the shared parameters θ; ``on="z"`` uses the gradients of
+  the shared representation z and back-propagates d through the trunk once
   (MGDA-UB, Sener & Koltun 2018).
+
+Non-finite input (a NaN or infinite loss or gradient) raises
+:class:`~mtlkit.grads.NonFiniteError`, a ValueError naming the task, wherever a
+balancer is called from: the Trainer or a direct call.
 
 Task-specific parameters (towers, heads) always receive their own task's gradient.
 Hooks for methods with memory: ``after_step`` (the losses after the optimizer
@@ -21,13 +27,15 @@ validation scores: DWA, DTP).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..grads import check_finite_gradients, task_gradients
+from ..grads import NonFiniteError, task_gradients
 from ..models.base import MTLOutput, MultiTaskModel, requires_representation
+from .solvers import as_weights, gram
 
 
 @dataclass
@@ -43,12 +51,11 @@ class Balancer(nn.Module):
     """Base class of every balancer. ``name`` is its registry key."""
 
     name = "balancer"
-    #: True for methods that need the per-task gradient matrix G.
-    uses_gradients = False
 
     def __init__(self) -> None:
         super().__init__()
         self.num_tasks: int | None = None
+        self.task_names: list[str] | None = None
         # follows .to(device), so state created in setup() lands on the Trainer's device
         self.register_buffer("_anchor", torch.zeros(0), persistent=False)
 
@@ -57,9 +64,23 @@ class Balancer(nn.Module):
         """The device this balancer was moved to (where setup() creates its state)."""
         return self._anchor.device
 
-    def setup(self, num_tasks: int) -> None:
-        """Called once by the Trainer with the number of tasks, before the first step."""
+    def setup(self, num_tasks: int, task_names: Sequence[str] | None = None) -> None:
+        """Called once by the Trainer with the number of tasks (and their names), before the first step."""
         self.num_tasks = num_tasks
+        self.task_names = list(task_names) if task_names is not None else None
+
+    def task_label(self, i: int) -> str:
+        """How errors name task i: its name when the Trainer gave names, else its index."""
+        if self.task_names is not None and i < len(self.task_names):
+            return self.task_names[i]
+        return f"{i} (row {i})"
+
+    def check_finite(self, values: Tensor, what: str, consequence: str = "no parameter was updated") -> None:
+        """Raise NonFiniteError naming every task i whose ``values[i]`` (a loss, or a row) is NaN or inf."""
+        bad = ~torch.isfinite(values.detach()).reshape(values.shape[0], -1).all(dim=1)
+        if bool(bad.any()):
+            names = ", ".join(self.task_label(i) for i in torch.nonzero(bad).flatten().tolist())
+            raise NonFiniteError(f"non-finite {what} for task {names}; {consequence}")
 
     def backward(self, losses: Tensor, model: MultiTaskModel, output: MTLOutput) -> StepInfo:
         """Fill ``.grad`` of every learnable parameter for this step."""
@@ -83,6 +104,7 @@ class WeightingBalancer(Balancer):
 
     def objective(self, losses: Tensor) -> tuple[Tensor, Tensor]:
         """Scalar objective to back-propagate, and the (detached) weights to report."""
+        self.check_finite(losses, "loss")
         w = self.weights(losses.detach())
         return (w * losses).sum(), w.detach()
 
@@ -93,9 +115,15 @@ class WeightingBalancer(Balancer):
 
 
 class GradientBalancer(Balancer):
-    """Gradient manipulation: d = aggregate(G), applied to θ (``on="params"``) or z (``on="z"``)."""
+    """Gradient manipulation: d = aggregate(G), applied to θ (``on="params"``) or z (``on="z"``).
 
-    uses_gradients = True
+    Subclasses state ``gram_weights(K)`` (w from the float64 Gram matrix, d = wᵀG)
+    or, when they need G itself (GradDrop) or its dtype (Aligned-MTL), override
+    ``combine(G, K)``. ``uses_gram = False`` skips forming K.
+    """
+
+    #: whether ``combine`` reads the Gram matrix K = G Gᵀ (then K's diagonal also checks G is finite)
+    uses_gram = True
 
     def __init__(self, on: str = "params") -> None:
         super().__init__()
@@ -106,9 +134,39 @@ class GradientBalancer(Balancer):
         #: (T,) detached losses of the current step, set before ``aggregate`` (MGDA's loss normalisations).
         self.last_losses: Tensor | None = None
 
-    def aggregate(self, G: Tensor) -> Tensor:
-        """G (T, P) -> update direction d (P,). Subclasses may set ``self.last_weights``."""
-        raise NotImplementedError
+    def aggregate(self, G: Tensor, losses: Tensor | None = None) -> Tensor:
+        """G (T, P) -> update direction d (P,); ``last_weights`` holds w where d = wᵀG.
+
+        ``losses`` (T,): this step's losses, for methods that read them (MGDA's loss
+        normalisations; the Trainer passes them itself). Raises NonFiniteError (a
+        ValueError) naming the task whose row of G is NaN or inf.
+        """
+        if losses is not None:
+            self.last_losses = losses.detach()
+        return self._direction(G, "rows of G (gradient matrix)")
+
+    def gram_weights(self, K: np.ndarray) -> np.ndarray:
+        """w (T,) from the Gram matrix K (T, T), float64; d = wᵀG."""
+        raise NotImplementedError(f"{type(self).__name__} must define gram_weights(K), combine(G, K) or aggregate(G)")
+
+    def combine(self, G: Tensor, K: np.ndarray | None) -> Tensor:
+        """d (P,) from G (T, P) and K = G Gᵀ (None when ``uses_gram`` is False)."""
+        w = as_weights(self.gram_weights(K), G)
+        self.last_weights = w
+        return w @ G
+
+    def _direction(self, G: Tensor, what: str) -> Tensor:
+        if G.dim() != 2:
+            raise ValueError(f"{type(self).__name__}: G must be a (T, P) matrix of per-task gradients, "
+                             f"got shape {tuple(G.shape)}")
+        if self.task_names is not None and G.shape[0] != len(self.task_names):
+            raise ValueError(f"{type(self).__name__}: G has {G.shape[0]} rows but the balancer was set up for "
+                             f"{len(self.task_names)} tasks ({', '.join(self.task_names)})")
+        K = gram(G) if self.uses_gram else None
+        # one pass over G: K's diagonal ||g_i||² is NaN or inf exactly when row i is (or overflows float64)
+        self.check_finite(torch.tensor(np.diag(K)) if K is not None else G, f"gradient w.r.t. the {what}")
+        self.last_weights = None
+        return _checked_direction(self, self.combine(G, K), G)
 
     def backward(self, losses: Tensor, model: MultiTaskModel, output: MTLOutput) -> StepInfo:
         shared = model.shared_parameters()
@@ -118,13 +176,16 @@ class GradientBalancer(Balancer):
         inputs = [requires_representation(output, model)] if self.on == "z" else shared
         specific = [p for n in model.tasks for p in model.task_parameters(n)]
         G = task_gradients(losses, inputs)
-        check_finite_gradients(G, model.tasks, "shared representation z" if self.on == "z" else "shared parameters")
-        self.last_weights = None
+        if self.task_names is None:
+            self.task_names = list(model.tasks)
         self.last_losses = losses.detach()
-        d = self.aggregate(G)
-        if d.shape != (G.shape[1],):
-            raise RuntimeError(f"{type(self).__name__}.aggregate returned shape {tuple(d.shape)}, "
-                               f"expected ({G.shape[1]},)")
+        what = "shared representation z" if self.on == "z" else "shared parameters"
+        if type(self).aggregate is GradientBalancer.aggregate:
+            d = self._direction(G, what)
+        else:  # a subclass that writes aggregate(G) itself (a student's method): check its input here
+            self.check_finite(G, f"gradient w.r.t. the {what}")
+            self.last_weights = None
+            d = _checked_direction(self, self.aggregate(G), G)
         if specific:
             losses.sum().backward(inputs=specific, retain_graph=self.on == "z")
         if self.on == "z":
@@ -132,6 +193,13 @@ class GradientBalancer(Balancer):
         else:
             _add_flat_grad(shared, d)
         return StepInfo(weights=self.last_weights, grads=G.detach(), direction=d.detach())
+
+
+def _checked_direction(balancer: GradientBalancer, d: Tensor, G: Tensor) -> Tensor:
+    if d.shape != (G.shape[1],):
+        raise RuntimeError(f"{type(balancer).__name__} returned an update of shape {tuple(d.shape)}, "
+                           f"expected ({G.shape[1]},)")
+    return d
 
 
 def _add_flat_grad(params: list[nn.Parameter], flat: Tensor) -> None:

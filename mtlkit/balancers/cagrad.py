@@ -7,8 +7,19 @@ g_w = Σ_i w_i g_i, gives d = g_0 + (c ||g_0|| / ||g_w*||) g_w*, here divided by
 1 + c² (the official code's default rescaling). c = 0 is the mean gradient
 (equal weighting / T); c → 1 approaches MGDA-like behaviour.
 
-The dual is solved on the Gram matrix with SciPy's SLSQP (as the official code
-does), with the analytic gradient.
+Here the primal itself is solved, in the weights: the optimal d lies in the span
+of the g_i, d = Σ_i y_i g_i, so the problem is max t over (y, t) subject to
+K y ≥ t 1 and (y − 1/T)ᵀ K (y − 1/T) ≤ c² (1/T)ᵀ K (1/T), a smooth problem in
+T + 1 variables on the Gram matrix (SciPy's SLSQP with exact gradients; the
+ball constraint is then enforced exactly). Unlike the dual (whose objective has
+a kink where g_w = 0), it stays well posed when 0 is in the hull of the task
+gradients: for exactly opposite g_1 = −g_2 beside a third task the worst task
+still reaches the optimum (0 here), where the dual's formula falls back to g_0.
+
+Degenerate cases: g_0 = 0 (the gradients cancel on average) gives a ball of
+radius 0, so d = 0. A zero task gradient is a task with g_i·d = 0 for every d:
+the optimum of the worst task is at most 0. T = 1: d = g_1 (scaled by 1/(1+c²)
+with ``rescale``). T > P: K is singular and y is not unique; d is.
 
 Liu, Liu, Jin, Stone & Liu, "Conflict-Averse Gradient Descent for Multi-task
 Learning", NeurIPS 2021, arXiv 2110.14048.
@@ -17,9 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import minimize
-from torch import Tensor
 
-from ._simplex import as_weights, gram
 from .base import GradientBalancer
 
 
@@ -35,37 +44,73 @@ class CAGrad(GradientBalancer):
             raise ValueError(f"c must lie in [0, 1), got {c}")
         self.c, self.rescale = c, rescale
 
-    def weights(self, K: np.ndarray) -> np.ndarray:
-        """α (T,) with d = Σ α_i g_i, from the Gram matrix K."""
+    def gram_weights(self, K: np.ndarray) -> np.ndarray:
+        """y (T,) with d = Σ y_i g_i, from the Gram matrix K."""
         T = K.shape[0]
         mean = np.full(T, 1.0 / T)
         scale = float(np.trace(K)) / T
         if self.c == 0 or scale <= 0:
             return mean
         A = K / scale
-        radius = self.c * np.sqrt(max(mean @ A @ mean, 0.0))
-        Ab = A @ mean
-        w = self._solve_dual(A, Ab, radius)
-        gw_norm = np.sqrt(max(w @ A @ w, 0.0))
-        alpha = mean + (radius / gw_norm) * w if gw_norm > 1e-12 else mean
-        return alpha / (1 + self.c ** 2) if self.rescale else alpha
+        radius2 = self.c ** 2 * max(mean @ A @ mean, 0.0)
+        y = mean if radius2 <= 0 else self._solve_primal(A, mean, radius2)
+        return y / (1 + self.c ** 2) if self.rescale else y
 
     @staticmethod
-    def _solve_dual(A: np.ndarray, Ab: np.ndarray, radius: float) -> np.ndarray:
+    def _solve_primal(A: np.ndarray, mean: np.ndarray, radius2: float) -> np.ndarray:
+        """argmax over y of min_i (A y)_i subject to (y − mean)ᵀ A (y − mean) ≤ radius2."""
         T = A.shape[0]
+        x0 = np.append(mean, float((A @ mean).min()))
+        constraints = (
+            {"type": "ineq", "fun": lambda x: A @ x[:T] - x[T],
+             "jac": lambda x: np.hstack([A, -np.ones((T, 1))])},
+            {"type": "ineq", "fun": lambda x: radius2 - (x[:T] - mean) @ A @ (x[:T] - mean),
+             "jac": lambda x: np.append(-2 * A @ (x[:T] - mean), 0.0)},
+        )
+        res = minimize(lambda x: -x[T], x0, jac=lambda x: np.append(np.zeros(T), -1.0), method="SLSQP",
+                       constraints=constraints, options={"ftol": 1e-15, "maxiter": 500})
+        y = res.x[:T] if np.isfinite(res.x).all() else mean
+        step = max((y - mean) @ A @ (y - mean), 0.0)
+        if step > radius2:   # back onto the ball exactly
+            y = mean + (y - mean) * np.sqrt(radius2 / step)
+        return CAGrad._polish(A, mean, radius2, y)
 
-        def fun(w: np.ndarray) -> tuple[float, np.ndarray]:
-            Aw = A @ w
-            norm = np.sqrt(max(w @ Aw, 0.0) + 1e-12)
-            return float(w @ Ab + radius * norm), Ab + radius * Aw / norm
+    @staticmethod
+    def _polish(A: np.ndarray, mean: np.ndarray, radius2: float, y: np.ndarray) -> np.ndarray:
+        """Finish SLSQP's answer exactly: an active-set search over the set S of worst tasks.
 
-        res = minimize(fun, np.full(T, 1.0 / T), jac=True, method="SLSQP", bounds=[(0.0, 1.0)] * T,
-                       constraints=({"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones(T)},),
-                       options={"ftol": 1e-12, "maxiter": 200})
-        w = np.clip(res.x, 0.0, None)
-        return w / w.sum() if w.sum() > 0 else np.full(T, 1.0 / T)
-
-    def aggregate(self, G: Tensor) -> Tensor:
-        alpha = as_weights(self.weights(gram(G)), G)
-        self.last_weights = alpha
-        return alpha @ G
+        At the optimum y = mean + v with v ≥ 0 supported on S (v is the dual's
+        weights times r/||g_w||), (A y)_S = t 1 and vᵀAv = radius2, so v = t p − q with
+        p = A_SS⁺ 1, q = A_SS⁺ (A mean)_S and t the larger root of a quadratic. Starting
+        from the tasks SLSQP left worst, a task with v_i < 0 leaves S and a task
+        below t joins it, until both conditions hold; kept only if t improves.
+        """
+        T = len(mean)
+        Ay = A @ y
+        t_best = float(Ay.min())
+        in_S = Ay <= t_best + 1e-6 * (abs(t_best) + 1e-12 * np.abs(Ay).max())
+        best = y
+        for _ in range(2 * T):
+            S = np.flatnonzero(in_S)
+            ASS = A[np.ix_(S, S)]
+            p = np.linalg.lstsq(ASS, np.ones(len(S)), rcond=None)[0]
+            q = np.linalg.lstsq(ASS, (A @ mean)[S], rcond=None)[0]
+            a, b, c = p @ ASS @ p, p @ ASS @ q, q @ ASS @ q - radius2
+            if a <= 0 or b * b - a * c < 0:
+                break
+            t = (b + np.sqrt(b * b - a * c)) / a
+            v = t * p - q
+            if v.min() < 0 and len(S) > 1:
+                in_S[S[np.argmin(v)]] = False
+                continue
+            candidate = mean.copy()
+            candidate[S] += np.clip(v, 0.0, None)
+            Ac = A @ candidate
+            j = int(np.argmin(Ac))
+            if Ac[j] < t - 1e-12 * (abs(t) + np.abs(Ac).max()) and not in_S[j]:
+                in_S[j] = True
+                continue
+            if Ac.min() >= t_best:
+                best = candidate
+            break
+        return best

@@ -25,7 +25,7 @@ Learning", ECCV 2018.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -50,8 +50,8 @@ class DynamicTaskPrioritization(WeightingBalancer):
         self.register_buffer("reference", torch.zeros(0))
         self.register_buffer("epochs_seen", torch.zeros((), dtype=torch.long))
 
-    def setup(self, num_tasks: int) -> None:
-        super().setup(num_tasks)
+    def setup(self, num_tasks: int, task_names: Sequence[str] | None = None) -> None:
+        super().setup(num_tasks, task_names)
         self.kappa = torch.ones(num_tasks, device=self.device)
         self.reference = torch.full((num_tasks,), float("nan"), device=self.device)
         self.epochs_seen = torch.zeros((), dtype=torch.long, device=self.device)
@@ -83,6 +83,7 @@ class DynamicTaskPrioritization(WeightingBalancer):
         return torch.tensor(out, device=self.kappa.device)
 
     def end_epoch(self, epoch_losses: Tensor, scores: Mapping[str, Mapping[str, float]] | None) -> None:
+        self.check_finite(epoch_losses, "epoch-mean loss", "DTP's KPIs were left unchanged")
         new = self.kpi(epoch_losses.detach().cpu(), scores)
         first = int(self.epochs_seen) == 0
         self.kappa = new if first else self.decay * self.kappa + (1 - self.decay) * new

@@ -10,7 +10,7 @@ CVPR 2019, arXiv 1803.10704 (§3.4).
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -31,12 +31,13 @@ class DynamicWeightAverage(WeightingBalancer):
         self.register_buffer("epoch_losses", torch.zeros(2, 0))   # rows: L(t-2), L(t-1)
         self.register_buffer("epochs_seen", torch.zeros((), dtype=torch.long))
 
-    def setup(self, num_tasks: int) -> None:
-        super().setup(num_tasks)
+    def setup(self, num_tasks: int, task_names: Sequence[str] | None = None) -> None:
+        super().setup(num_tasks, task_names)
         self.epoch_losses = torch.zeros(2, num_tasks, device=self.device)
         self.epochs_seen = torch.zeros((), dtype=torch.long, device=self.device)
 
     def end_epoch(self, epoch_losses: Tensor, scores: Mapping[str, Mapping[str, float]] | None) -> None:
+        self.check_finite(epoch_losses, "epoch-mean loss", "DWA's weights were left unchanged")
         new = epoch_losses.detach().to(self.epoch_losses.device, self.epoch_losses.dtype)
         self.epoch_losses = torch.stack([self.epoch_losses[1], new])
         self.epochs_seen += 1

@@ -16,7 +16,7 @@ NeurIPS 2023, arXiv 2306.03792.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -38,14 +38,15 @@ class FAMO(WeightingBalancer):
         self.prev_losses: Tensor | None = None  # this step's losses, until after_step
         self.register_buffer("adam_step", torch.zeros((), dtype=torch.long))
 
-    def setup(self, num_tasks: int) -> None:
-        super().setup(num_tasks)
+    def setup(self, num_tasks: int, task_names: Sequence[str] | None = None) -> None:
+        super().setup(num_tasks, task_names)
         for buf in ("logits", "adam_m", "adam_v"):
             setattr(self, buf, torch.zeros(num_tasks, device=self.device))
         self.prev_losses = None
         self.adam_step = torch.zeros((), dtype=torch.long, device=self.device)
 
     def weights(self, losses: Tensor) -> Tensor:
+        self.check_finite(losses, "loss")
         if self.logits.numel() != losses.numel():
             self.setup(losses.numel())
         self.prev_losses = losses.detach().clone()
@@ -81,5 +82,8 @@ class FAMO(WeightingBalancer):
     def after_step(self, losses_now: Callable[[], Tensor]) -> None:
         if self.prev_losses is None:
             return
-        self.update_logits(self.prev_losses, losses_now().detach())
+        after = losses_now().detach()
+        # a non-finite loss after the step would poison the logits for the rest of the run
+        self.check_finite(after, "loss after the step", "FAMO's logits were left unchanged")
+        self.update_logits(self.prev_losses, after)
         self.prev_losses = None

@@ -35,8 +35,8 @@ class FixedWeighting(WeightingBalancer):
             raise ValueError(f"fixed weights must be a list of finite, non-negative numbers, got {list(weights)}")
         self.register_buffer("fixed", w)
 
-    def setup(self, num_tasks: int) -> None:
-        super().setup(num_tasks)
+    def setup(self, num_tasks: int, task_names: Sequence[str] | None = None) -> None:
+        super().setup(num_tasks, task_names)
         if self.fixed.numel() != num_tasks:
             raise ValueError(f"FixedWeighting has {self.fixed.numel()} weights but the model has {num_tasks} tasks")
 

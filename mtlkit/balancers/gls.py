@@ -28,6 +28,7 @@ class GeometricLoss(WeightingBalancer):
         self.eps = eps
 
     def objective(self, losses: Tensor) -> tuple[Tensor, Tensor]:
+        self.check_finite(losses, "loss")
         safe = losses.clamp_min(self.eps)
         total = torch.exp(torch.log(safe).mean())
         w = total.detach() / (losses.shape[0] * safe.detach())

@@ -11,6 +11,10 @@ gradient always passes: d = Σ_i (ℓ + (1-ℓ) kept_i) ⊙ g_i. The paper appli
 gradients at an activation layer: use ``on="z"`` for that. One U_k per
 coordinate (shared by all tasks), drawn from the balancer's seeded generator.
 
+Degenerate cases: a coordinate where every task's gradient is 0 has P = ½ and
+contributes 0. T = 1: d = g_1 (every component has the sign purity's sign).
+A zero task gradient takes part in nothing. T > P: nothing special.
+
 Chen, Ngiam, Huang, Luong, Kretzschmar, Chai & Anguelov, "Just Pick a Sign:
 Optimizing Deep Multitask Models with Gradient Sign Dropout", NeurIPS 2020,
 arXiv 2010.06808.
@@ -28,6 +32,7 @@ class GradDrop(GradientBalancer):
 
     name = "graddrop"
     permutation_equivariant = True  # P and U do not depend on the task order
+    uses_gram = False
 
     def __init__(self, on: str = "params", leak: float = 0.0, seed: int = 0):
         super().__init__(on)
@@ -36,7 +41,7 @@ class GradDrop(GradientBalancer):
         self.leak = leak
         self.generator = torch.Generator().manual_seed(seed)
 
-    def aggregate(self, G: Tensor) -> Tensor:
+    def combine(self, G: Tensor, K: None) -> Tensor:
         total, mass = G.sum(dim=0), G.abs().sum(dim=0)
         purity = 0.5 * (1 + torch.where(mass > 0, total / mass.clamp_min(1e-30), torch.zeros_like(total)))
         U = torch.rand(G.shape[1], generator=self.generator).to(G.device, G.dtype)

@@ -22,7 +22,7 @@ Adaptive Loss Balancing in Deep Multitask Networks", ICML 2018, arXiv 1711.02257
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -46,8 +46,8 @@ class GradNorm(WeightingBalancer):
         self.register_buffer("initial_losses", torch.zeros(0))
         self._first_losses: Tensor | None = None  # L(0), stored once the first step succeeded
 
-    def setup(self, num_tasks: int) -> None:
-        super().setup(num_tasks)
+    def setup(self, num_tasks: int, task_names: Sequence[str] | None = None) -> None:
+        super().setup(num_tasks, task_names)
         self.task_weights = nn.Parameter(torch.ones(num_tasks, device=self.device))
         self.initial_losses = torch.full((num_tasks,), float("nan"), device=self.device)  # NaN: not seen yet
 

@@ -12,17 +12,21 @@ the first step is PCGrad-like (conflicting pairs made orthogonal). The update is
 applied to the whole gradient vector (the paper also offers per-layer targets).
 Like PCGrad it runs on the Gram matrix (g_i' = Σ_k C_ik g_k).
 
+Degenerate cases: a zero gradient (or one projected to 0) is skipped both as
+source and as target, and its EMA target is not updated. T = 1: d = g_1.
+T > P: nothing special, K is all it reads (formed in float64).
+
 Wang, Tsvetkov, Firat & Cao, "Gradient Vaccine: Investigating and Improving
 Multi-task Optimization in Massively Multilingual Models", ICLR 2021,
 arXiv 2010.05874.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
-from torch import Tensor
 
-from ._simplex import as_weights, gram
 from .base import GradientBalancer
 
 
@@ -40,8 +44,8 @@ class GradVac(GradientBalancer):
         self.generator = torch.Generator().manual_seed(seed)
         self.register_buffer("targets", torch.zeros(0, 0, dtype=torch.float64))
 
-    def setup(self, num_tasks: int) -> None:
-        super().setup(num_tasks)
+    def setup(self, num_tasks: int, task_names: Sequence[str] | None = None) -> None:
+        super().setup(num_tasks, task_names)
         self.targets = torch.zeros(num_tasks, num_tasks, dtype=torch.float64, device=self.device)
 
     def combination(self, K: np.ndarray) -> np.ndarray:
@@ -66,7 +70,5 @@ class GradVac(GradientBalancer):
         self.targets = torch.as_tensor(target, device=self.targets.device)
         return C
 
-    def aggregate(self, G: Tensor) -> Tensor:
-        w = as_weights(self.combination(gram(G)).sum(axis=0), G)
-        self.last_weights = w
-        return w @ G
+    def gram_weights(self, K: np.ndarray) -> np.ndarray:
+        return self.combination(K).sum(axis=0)

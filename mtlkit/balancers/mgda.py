@@ -2,16 +2,24 @@
 
     α* = argmin_{α ∈ Δ} ||Σ_i α_i g_i||²,    d = Σ_i α*_i g_i
 
-d is a common descent direction (d·g_i ≥ ||d||² for every i) and d = 0 exactly
-at a Pareto-stationary point. Solved on the Gram matrix K = G Gᵀ: closed form
-for T = 2, Frank-Wolfe with exact line search otherwise.
+d is a common descent direction (d·g_i ≥ ||d||² for every i, with equality for
+every task of positive weight: each active task gets the same first-order decrease)
+and d = 0 exactly at a Pareto-stationary point. Not scale-free: multiplying one
+loss by a constant moves d, and the min-norm point leans towards the smaller
+gradient. Solved exactly on the Gram matrix K = G Gᵀ (float64), for any T, as the
+non-negative least-squares problem it is dual to (``solvers.min_norm_point``).
+
+Degenerate cases: a zero task gradient puts 0 in the hull, so d = 0: by MGDA's
+definition the point is already Pareto-stationary (no direction decreases that
+task to first order), and MGDA stops. T = 1: d = g_1. T > P: the hull usually contains
+0 and d = 0; otherwise the weights may not be unique, d is.
 
 Gradient normalisations (Sener & Koltun's code): before solving, g_i is divided
 by n_i with ``"none"``: 1, ``"l2"``: ||g_i||, ``"loss"``: L_i, ``"loss+"``:
 L_i ||g_i||. As in their code, the weights found on the normalised gradients are
 applied to the raw ones, d = Σ α_i g_i (for ``"none"`` that is the min-norm point).
-The loss-based normalisations read the losses the base class stores before
-:meth:`aggregate`; called directly, pass them as ``aggregate(G, losses)``.
+The loss-based normalisations read the step's losses (the Trainer passes them;
+called directly, pass them as ``aggregate(G, losses)``); they must be positive.
 
 MGDA-UB (``mgda_ub``, ``on="z"``) uses ∇_z L_i at the shared representation z:
 one backward through the trunk, and an upper bound of the same objective.
@@ -22,11 +30,11 @@ Multi-Objective Optimization", NeurIPS 2018, arXiv 1810.04650.
 """
 from __future__ import annotations
 
-import torch
+import numpy as np
 from torch import Tensor
 
-from ._simplex import as_weights, gram, min_norm_simplex
 from .base import GradientBalancer
+from .solvers import min_norm_point
 
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 
@@ -43,26 +51,30 @@ class MGDA(GradientBalancer):
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
         self.normalization = normalization
 
-    def normalizers(self, G: Tensor, losses: Tensor | None) -> Tensor:
-        """(T,) the n_i each g_i is divided by before solving."""
-        ones = torch.ones(G.shape[0], dtype=G.dtype, device=G.device)
+    def normalizers(self, K: np.ndarray, losses: Tensor | None) -> np.ndarray:
+        """(T,) the n_i each g_i is divided by before solving (1 where n_i = 0: a zero gradient stays 0)."""
+        T = K.shape[0]
         if self.normalization == "none":
-            return ones
-        norms = G.norm(dim=1)
+            return np.ones(T)
+        norms = np.sqrt(np.clip(np.diag(K), 0.0, None))
         if self.normalization == "l2":
-            return norms
+            return np.where(norms > 0, norms, 1.0)
         if losses is None:
             raise ValueError(f"normalization {self.normalization!r} needs the losses: aggregate(G, losses)")
-        losses = losses.detach().to(G.device, G.dtype)
-        return losses if self.normalization == "loss" else losses * norms
+        L = losses.detach().double().cpu().numpy()
+        if L.shape != (T,):
+            raise ValueError(f"losses must have shape ({T},) to match G, got {tuple(L.shape)}")
+        self.check_finite(losses, "loss")
+        if (L <= 0).any():
+            bad = ", ".join(f"{self.task_label(i)} (loss={L[i]:g})" for i in np.flatnonzero(L <= 0))
+            raise ValueError(f"normalization {self.normalization!r} divides by the loss, which must be positive; "
+                             f"task {bad}")
+        n = L if self.normalization == "loss" else L * norms
+        return np.where(n > 0, n, 1.0)
 
-    def aggregate(self, G: Tensor, losses: Tensor | None = None) -> Tensor:
-        losses = self.last_losses if losses is None else losses
-        n = self.normalizers(G, losses)
-        safe = torch.where(n.abs() > 1e-12, n, torch.ones_like(n))
-        alpha = as_weights(min_norm_simplex(gram(G / safe[:, None])), G)
-        self.last_weights = alpha
-        return alpha @ G
+    def gram_weights(self, K: np.ndarray) -> np.ndarray:
+        n = self.normalizers(K, self.last_losses)
+        return min_norm_point(K / np.outer(n, n))  # weights found on g_i / n_i, applied to the raw g_i
 
 
 class MGDAUB(MGDA):

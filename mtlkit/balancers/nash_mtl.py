@@ -5,21 +5,28 @@ Find α > 0 with
     K α = 1/α      (elementwise; K = G Gᵀ),      d = Σ_i α_i g_i
 
 so that every task's share α_i (g_i·d) = 1 is equal: no task can gain without
-another losing (the bargaining solution of the tasks' utilities g_i·d).
+another losing (the bargaining solution of the tasks' utilities g_i·d). The
+solution is scale-invariant: multiplying loss i by s divides α_i by s and leaves
+d unchanged.
 
-Solver: the equation is the stationarity condition of the strictly convex
-φ(α) = ½ αᵀ K α − Σ_i log α_i (gradient K α − 1/α, Hessian K + diag(1/α²)), so
-we run damped Newton on φ (backtracking, steps kept inside α > 0), in float64 on
-K / ||K||_F, until the squared Newton decrement −∇φ·Δα is below 1e-14 (Newton
-converges quadratically, so the next step would be below float64's resolution) or
-the line search can no longer decrease φ, at most 100 iterations; then α is
-rescaled back. Unlike the paper's sequence of CVXPY convex programs
-(a concave-convex procedure with a fixed iteration budget) this solves the
-equation itself, up to one approximation: a ridge 1e-8·I is added to K/||K||_F so a
-solution exists when K is singular (a zero gradient, or gradients that sum to 0
-with positive weights); then K α = 1/α holds up to that ridge and d ≈ 0 at a
-Pareto-stationary point. As in the official code, the update is scaled down to
-norm ``max_norm`` when longer (None disables it).
+Solver: write α_i = β_i / ||g_i||; then the condition is C β = 1/β with C the
+cosine matrix of the unit gradients u_i (diagonal 1, whatever the gradients'
+scales). That is the stationarity condition of the strictly convex
+φ(β) = ½ βᵀ C β − Σ_i log β_i (gradient C β − 1/β, Hessian C + diag(1/β²)), so we
+run damped Newton on φ (backtracking, steps kept inside β > 0) in float64 until
+the squared Newton decrement is below 1e-20 (quadratic convergence: the
+condition then holds to round-off) or φ can no longer decrease. φ is bounded
+below, and the solution exists, exactly when 0 is not in the convex hull of the
+u_i (a common descent direction exists). Unlike the paper's sequence of CVXPY
+convex programs (a concave-convex procedure with a fixed iteration budget) this
+solves the equation itself, with no ridge. As in the official code, the update
+is scaled down to norm ``max_norm`` when longer (None disables it).
+
+Degenerate cases: a zero gradient has utility 0 for every d, so it cannot take
+part in the bargain: it gets α_i = 0 and the others bargain. When 0 is in the
+hull of the unit gradients (within 1e-7: opposite gradients, or T > P around a
+Pareto-stationary point) there is no bargaining solution and d = 0. T = 1:
+α = 1/||g_1||, d = g_1 / ||g_1|| (before clipping).
 
 Navon, Shamsian, Achituve, Maron, Kawaguchi, Chechik & Fetaya, "Multi-Task
 Learning as a Bargaining Game", ICML 2022, arXiv 2202.01017.
@@ -27,41 +34,52 @@ Learning as a Bargaining Game", ICML 2022, arXiv 2202.01017.
 from __future__ import annotations
 
 import numpy as np
-from torch import Tensor
 
-from ._simplex import as_weights, gram
 from .base import GradientBalancer
+from .solvers import min_norm_point, unit_gram
+
+#: ||min-norm point of the unit gradients' hull|| at or below which 0 counts as in the hull (no bargain)
+STATIONARY_TOL = 1e-7
 
 
-def nash_weights(K: np.ndarray, ridge: float = 1e-8, max_iter: int = 100) -> np.ndarray:
-    """α > 0 solving K α = 1/α (up to the ridge), by damped Newton on ½αᵀKα − Σ log α."""
-    T = K.shape[0]
-    scale = float(np.linalg.norm(K))
-    if scale <= 0:
-        return np.ones(T)
-    A = K / scale + ridge * np.eye(T)
+def bargaining_solution(C: np.ndarray, max_iter: int = 500) -> np.ndarray:
+    """β > 0 solving C β = 1/β, by damped Newton on φ(β) = ½βᵀCβ − Σ log β (C: cosine matrix)."""
+    k = C.shape[0]
 
-    def phi(a: np.ndarray) -> float:
-        return 0.5 * a @ A @ a - np.log(a).sum()
+    def phi(b: np.ndarray) -> float:
+        return 0.5 * b @ C @ b - np.log(b).sum()
 
-    a = 1.0 / np.sqrt(np.diag(A))
+    b = np.full(k, np.sqrt(k / max(float(C.sum()), 1e-300)))   # the best multiple of 1
     for _ in range(max_iter):
-        grad = A @ a - 1.0 / a
-        step = -np.linalg.solve(A + np.diag(1.0 / a ** 2), grad)
+        grad = C @ b - 1.0 / b
+        step = -np.linalg.solve(C + np.diag(1.0 / b ** 2), grad)
         decrement = -grad @ step
-        if decrement < 1e-14:
+        if decrement < 1e-20:
             break
         t = 1.0
         neg = step < 0
         if neg.any():
-            t = min(1.0, 0.99 * float(np.min(-a[neg] / step[neg])))
-        f0 = phi(a)
-        while t > 1e-12 and phi(a + t * step) > f0 - 0.25 * t * decrement:
+            t = min(1.0, 0.99 * float(np.min(-b[neg] / step[neg])))
+        f0 = phi(b)
+        while t > 1e-12 and phi(b + t * step) > f0 - 0.25 * t * decrement:
             t *= 0.5
-        if t <= 1e-12:  # φ cannot decrease any more in float64: a is as good as it gets
+        if t <= 1e-12:  # φ cannot decrease any more in float64: b is as good as it gets
             break
-        a = a + t * step
-    return a / np.sqrt(scale)
+        b = b + t * step
+    return b
+
+
+def nash_weights(K: np.ndarray) -> np.ndarray:
+    """α ≥ 0 (T,) solving α_i (K α)_i = 1 on the non-zero gradients; 0 where there is no bargain."""
+    C, norms, nonzero = unit_gram(K)
+    alpha = np.zeros(K.shape[0])
+    if not nonzero.any():
+        return alpha
+    a = min_norm_point(C)
+    if np.sqrt(max(a @ C @ a, 0.0)) <= STATIONARY_TOL:
+        return alpha
+    alpha[nonzero] = bargaining_solution(C) / norms[nonzero]
+    return alpha
 
 
 class NashMTL(GradientBalancer):
@@ -76,13 +94,9 @@ class NashMTL(GradientBalancer):
             raise ValueError(f"max_norm must be positive or None, got {max_norm}")
         self.max_norm = max_norm
 
-    def aggregate(self, G: Tensor) -> Tensor:
-        alpha = as_weights(nash_weights(gram(G)), G)
-        d = alpha @ G
-        if self.max_norm is not None:
-            norm = float(d.norm())
-            if norm > self.max_norm:
-                alpha = alpha * (self.max_norm / norm)
-                d = d * (self.max_norm / norm)
-        self.last_weights = alpha
-        return d
+    def gram_weights(self, K: np.ndarray) -> np.ndarray:
+        alpha = nash_weights(K)
+        norm = float(np.sqrt(max(alpha @ K @ alpha, 0.0)))   # ||d||, from K
+        if self.max_norm is not None and norm > self.max_norm:
+            alpha = alpha * (self.max_norm / norm)
+        return alpha

@@ -13,6 +13,11 @@ Every g_i' stays a combination Σ_k C_ik g_k of the original gradients, so the
 projections run on the Gram matrix K = G Gᵀ (T × T) and d = (Σ_i C_i) G costs one
 pass over G; ``last_weights`` holds the effective weights Σ_i C_i.
 
+Degenerate cases: a zero gradient is never projected on (it has no direction)
+and its own projection stays 0. Exactly opposite gradients project each other to
+0, so d = 0 for T = 2. T = 1: d = g_1. T > P: nothing special, K is all it reads.
+K is formed in float64, so gradients of norm 1e-30 or 1e20 in float32 are exact.
+
 Yu, Kumar, Gupta, Levine, Hausman & Finn, "Gradient Surgery for Multi-Task
 Learning", NeurIPS 2020, arXiv 2001.06782.
 """
@@ -20,9 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import Tensor
 
-from ._simplex import as_weights, gram
 from .base import GradientBalancer
 
 
@@ -49,7 +52,5 @@ class PCGrad(GradientBalancer):
                     C[i, j] -= dot / K[j, j]
         return C
 
-    def aggregate(self, G: Tensor) -> Tensor:
-        w = as_weights(self.combination(gram(G)).sum(axis=0), G)
-        self.last_weights = w
-        return w @ G
+    def gram_weights(self, K: np.ndarray) -> np.ndarray:
+        return self.combination(K).sum(axis=0)

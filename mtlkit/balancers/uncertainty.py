@@ -14,6 +14,8 @@ for Scene Geometry and Semantics", CVPR 2018, arXiv 1705.07115.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -42,8 +44,8 @@ class UncertaintyWeighting(WeightingBalancer):
         self.log_vars: nn.Parameter | None = None
         self._factors: Tensor | None = None
 
-    def setup(self, num_tasks: int) -> None:
-        super().setup(num_tasks)
+    def setup(self, num_tasks: int, task_names: Sequence[str] | None = None) -> None:
+        super().setup(num_tasks, task_names)
         self.log_vars = nn.Parameter(torch.full((num_tasks,), self.init_log_var, device=self.device))
         factor = 1.0 if self.form == "classification" else 0.5
         self._factors = torch.full((num_tasks,), factor, device=self.device)
@@ -55,6 +57,7 @@ class UncertaintyWeighting(WeightingBalancer):
         return super().backward(losses, model, output)
 
     def objective(self, losses: Tensor) -> tuple[Tensor, Tensor]:
+        self.check_finite(losses, "loss")
         if self.log_vars is None:
             self.setup(losses.shape[0])
         w = self._factors.to(losses.device) * torch.exp(-self.log_vars)

@@ -1,14 +1,21 @@
 """UPGrad: average the projections of every task gradient onto the dual cone.
 
-The dual cone of the rows of G is C = {x : G x ≥ 0} (updates that conflict with
-no task). UPGrad projects each g_i onto C and averages:
+The dual cone of the task gradients is C = {x : g_j·x ≥ 0 for every j} (updates
+that conflict with no task). UPGrad projects each g_i onto C and averages:
 
     d = (1/T) Σ_i Π_C(g_i),       so  g_j · d ≥ 0 for every j
 
-Π_C(g_i) = Gᵀ v_i with v_i = e_i + μ_i, μ_i = argmin_{μ ≥ 0} ||Gᵀ(e_i + μ)||²
-(the dual of the projection). With K = G Gᵀ = A Aᵀ (A = V Λ^{1/2}), that is the
-non-negative least-squares problem min_{μ≥0} ||Aᵀμ + Aᵀe_i||², solved exactly
-by SciPy's active-set NNLS on a T × T system; d = w G with w = mean_i v_i.
+C depends only on the directions u_j = g_j / ||g_j||, and Π_C is positively
+homogeneous, so Π_C(g_i) = ||g_i|| Π_C(u_i): the projections are solved on the
+cosine matrix of the unit gradients (scale-free: a gradient 10⁻⁹ times the others
+is as much a constraint as any). Π_C(u_i) = Σ_j v_ij u_j with v_i = e_i + μ_i,
+μ_i = argmin_{μ ≥ 0} ||Σ_j (e_i + μ)_j u_j||² (the dual of the projection), a
+non-negative least-squares problem (``solvers.cone_projection_weights``).
+
+Degenerate cases: a zero gradient imposes no constraint (0·x ≥ 0 always holds)
+and its projection is 0, so it adds nothing to the sum but still counts in the
+1/T. T = 1: d = g_1 (it lies in its own cone). T > P and rank-deficient G: C may
+shrink to a subspace or to {0}; the projections, hence d, stay unique.
 
 Quinton & Rey, "Jacobian Descent for Multi-Objective Optimization",
 arXiv 2406.16232 (2024); the reference implementation is the torchjd library
@@ -17,26 +24,21 @@ arXiv 2406.16232 (2024); the reference implementation is the torchjd library
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import nnls
-from torch import Tensor
 
-from ._simplex import as_weights, gram
 from .base import GradientBalancer
+from .solvers import cone_projection_weights, unit_gram
 
 
-def dual_cone_weights(K: np.ndarray) -> np.ndarray:
-    """V (T, T): row i holds v_i with Π_C(g_i) = Σ_j V_ij g_j, from the Gram matrix K."""
+def upgrad_weights(K: np.ndarray) -> np.ndarray:
+    """w (T,) with d = Σ_j w_j g_j = (1/T) Σ_i Π_C(g_i), from the Gram matrix K."""
     T = K.shape[0]
-    scale = float(np.trace(K)) / T
-    if scale <= 0:
-        return np.eye(T)
-    lam, vecs = np.linalg.eigh(K / scale)
-    At = (vecs * np.sqrt(np.clip(lam, 0, None))).T   # Aᵀ (T, T): ||Aᵀ v||² = vᵀ K v
-    V = np.eye(T)
-    for i in range(T):
-        mu, _ = nnls(At, -At[:, i])
-        V[i] += mu
-    return V
+    C, norms, nonzero = unit_gram(K)
+    w = np.zeros(T)
+    if nonzero.any():
+        n = norms[nonzero]
+        V = cone_projection_weights(C)            # Π(u_i) = Σ_j V_ij u_j
+        w[nonzero] = (n @ V) / n / T              # Σ_i ||g_i|| V_ij u_j = Σ_i ||g_i|| V_ij / ||g_j|| g_j
+    return w
 
 
 class UPGrad(GradientBalancer):
@@ -45,7 +47,5 @@ class UPGrad(GradientBalancer):
     name = "upgrad"
     permutation_equivariant = True
 
-    def aggregate(self, G: Tensor) -> Tensor:
-        w = as_weights(dual_cone_weights(gram(G)).mean(axis=0), G)
-        self.last_weights = w
-        return w @ G
+    def gram_weights(self, K: np.ndarray) -> np.ndarray:
+        return upgrad_weights(K)
