@@ -314,8 +314,8 @@ def test_learned_branching_split_depths_and_cost():
 
 # -- the experiments and the panel of notebooks 02-03 ----------------------------------------------------
 def test_snapshots_record_what_an_architecture_learns_to_share():
-    from mtlkit.models.experiments import Snapshots, regression_split, train_architecture
-    from mtlkit.transfer import TransferSetup
+    from mtlkit.experiments.architectures import Snapshots, regression_split, train_architecture
+    from mtlkit.experiments.transfer import TransferSetup
     train, _ = regression_split(0.5, 0, TransferSetup(n_train=64, n_test=16))
     snap = Snapshots(every=5)
     train_architecture("cross_stitch", train, 10, widths=(8, 4), callbacks=[snap], device="cpu")
@@ -323,7 +323,7 @@ def test_snapshots_record_what_an_architecture_learns_to_share():
 
 
 def test_architecture_panel_trains_and_rebuilds_when_the_dropdown_changes():
-    from mtlkit.transfer import TransferSetup
+    from mtlkit.experiments.transfer import TransferSetup
     from mtlkit.widgets.architectures import ArchitecturePanel, vector_architectures
     assert "cross_stitch" in vector_architectures() and "mtan_cnn" not in vector_architectures()
     panel = ArchitecturePanel("cross_stitch", rho=0.5, steps=4, eval_every=2,

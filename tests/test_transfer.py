@@ -3,7 +3,7 @@ import threading
 import pytest
 import torch
 
-from mtlkit.transfer import SharingComparison, TransferSetup, transfer_sweep
+from mtlkit.experiments.transfer import SharingComparison, TransferSetup, transfer_sweep
 from mtlkit.widgets import LiveRunner
 from mtlkit.widgets.transfer import TransferPanel
 

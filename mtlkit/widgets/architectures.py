@@ -1,7 +1,7 @@
 """The panel of notebook 02: pick an architecture from ``MODELS``, train it live, watch what it learns to share.
 
 Left plot: each task's test MSE while training. Right plot: the architecture's
-own sharing numbers over the steps (:func:`mtlkit.models.experiments.internals`:
+own sharing numbers over the steps (:func:`mtlkit.experiments.architectures.internals`:
 cross-stitch α, sluice β, gate usage, AdaShare's policy, split depths, the
 soft-sharing penalty).
 """
@@ -14,9 +14,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..models import MODELS
-from ..models.experiments import build, internals, regression_split
+from ..experiments.architectures import build, internals, regression_split
 from ..train import Trainer
-from ..transfer import TransferSetup
+from ..experiments.transfer import TransferSetup
 from .live import LiveRunner
 from .style import STEP_AXIS, task_color
 

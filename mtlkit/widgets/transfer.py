@@ -11,7 +11,7 @@ import ipywidgets as W
 import plotly.graph_objects as go
 
 from ..metrics import relative_gain
-from ..transfer import SharingComparison, TransferSetup
+from ..experiments.transfer import SharingComparison, TransferSetup
 from .live import LiveRunner
 from .style import STEP_AXIS, task_color
 
@@ -19,7 +19,7 @@ MODELS = ("shared", "separate")
 
 
 class TransferPanel:
-    """Widgets that train :class:`mtlkit.transfer.SharingComparison` live.
+    """Widgets that train :class:`mtlkit.experiments.transfer.SharingComparison` live.
 
     ``steps`` is how far one press of Train goes; the test loss is measured
     every ``eval_every`` steps.

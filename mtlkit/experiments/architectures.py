@@ -1,14 +1,14 @@
 """The experiments of notebooks 02 and 03: train registered architectures by name and look inside them.
 
 * :func:`regression_split` and :func:`train_architecture` build the MMoE-recipe
-  regression data (the setup of notebook 01, :class:`mtlkit.transfer.TransferSetup`)
+  regression data (the setup of notebook 01, :class:`mtlkit.experiments.transfer.TransferSetup`)
   and train any vector architecture of ``MODELS`` on it;
 * :func:`internals` names the few numbers an architecture learns about sharing
   (cross-stitch α, sluice β, gate usage, AdaShare's policy, split depths, the
   soft-sharing penalty), and :class:`Snapshots` records them while training;
 * :func:`correlation_sweep` measures test MSE against task correlation ρ.
 
-Import it as ``mtlkit.models.experiments`` (it needs the Trainer, which needs the models).
+Lesson code: it builds on the core (models, data, Trainer); the core never imports it.
 """
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ from ..config import seed_everything
 from ..data.base import MultiTaskDataset
 from ..data.synthetic import correlated_regression
 from ..train import Callback, StepResult, Trainer
-from ..transfer import TransferSetup
-from . import MODELS
-from .base import MultiTaskModel
-from .crosstalk import CrossStitch, Sluice
-from .experts import GatedExperts
-from .learned import AdaShare, LearnedBranching
-from .sharing import SoftSharing
+from .transfer import TransferSetup
+from ..models import MODELS
+from ..models.base import MultiTaskModel
+from ..models.crosstalk import CrossStitch, Sluice
+from ..models.experts import GatedExperts
+from ..models.learned import AdaShare, LearnedBranching
+from ..models.sharing import SoftSharing
 
 
 def regression_split(rho: float, seed: int = 0, setup: TransferSetup = TransferSetup()

@@ -21,12 +21,12 @@ from typing import Sequence
 
 import torch
 
-from .config import seed_everything
-from .data.synthetic import correlated_regression
-from .metrics import relative_gain
-from .models.sharing import HardSharing
-from .tasks import TaskSet
-from .train import Trainer
+from ..config import seed_everything
+from ..data.synthetic import correlated_regression
+from ..metrics import relative_gain
+from ..models.sharing import HardSharing
+from ..tasks import TaskSet
+from ..train import Trainer
 
 Scores = dict[str, dict[str, float]]
 

@@ -1,0 +1,13 @@
+"""Lesson helpers: the experiments the notebooks run, built from the core.
+
+* :mod:`~mtlkit.experiments.transfer`: notebook 01's shared-vs-separate experiment
+  (:class:`TransferSetup`, :class:`SharingComparison`, :func:`transfer_sweep`), whose
+  data recipe the later notebooks reuse;
+* :mod:`~mtlkit.experiments.architectures`: train registered architectures by name
+  on that data and look inside them (notebooks 02 and 03);
+* :mod:`~mtlkit.experiments.lessons`: a notebook's claims as checks that a seed
+  sweep can rerun (``scripts``: ``benchmarks/lessons.py``).
+
+Nothing in the core (``mtlkit`` outside ``experiments`` and ``widgets``) imports
+this package; the widgets may.
+"""
