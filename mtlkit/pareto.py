@@ -19,7 +19,11 @@ Two ways to look for the front:
 :func:`toy_trajectory` runs any registered balancer, through its ordinary
 ``aggregate`` / ``objective``, on the landscape of :mod:`mtlkit.data.toy2d` (the
 CAGrad and Nash-MTL papers' Figure 1), where the parameter θ = (x₁, x₂) is the
-whole model and the optimiser is Adam, as in both papers' code.
+whole model and the optimiser is Adam, as in both papers' code. The toy's
+losses are shifted by :data:`mtlkit.data.toy2d.SHIFT` (FAMO's code does the same)
+so that methods taking logarithms of the losses run too; no gradient changes.
+:func:`update_direction` gives any balancer's update for a loss vector and a
+gradient matrix, without a model (e.g. to watch it rotate when a loss is rescaled).
 
 Sener & Koltun, "Multi-Task Learning as Multi-Objective Optimization", NeurIPS 2018,
 arXiv 1810.04650. Liu et al., "Conflict-Averse Gradient Descent for Multi-task
@@ -28,6 +32,7 @@ Bargaining Game", ICML 2022, arXiv 2202.01017.
 """
 from __future__ import annotations
 
+import copy
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
@@ -40,7 +45,7 @@ from torch import Tensor, nn
 from .balancers import MGDA, Balancer, GradientBalancer, WeightingBalancer, make_balancer
 from .config import seed_everything
 from .data.base import MultiTaskDataset
-from .data.toy2d import LOWER, STARTS, TASKS, toy_losses
+from .data.toy2d import LOWER, SHIFT, STARTS, TASKS, toy_losses
 from .models.base import MTLOutput, MultiTaskModel
 from .tasks import TaskSet
 from .train import Trainer
@@ -153,14 +158,15 @@ def method_points(make_model: Callable[[TaskSet], MultiTaskModel], train: MultiT
 class ToyModel(MultiTaskModel):
     """θ = (x₁, x₂) is the whole model: the "outputs" are the two toy losses, z = θ.
 
-    ``scale`` multiplies f₁ (the Nash-MTL paper uses 0.1 to make the tasks' scales differ).
+    ``shift`` is added to both losses, then ``scale`` multiplies f₁ + shift (the Nash-MTL
+    paper uses 0.1 to make the tasks' scales differ; FAMO's code shifts by 21, then scales).
     """
 
-    def __init__(self, start: Sequence[float], scale: float = 1.0):
+    def __init__(self, start: Sequence[float], scale: float = 1.0, shift: float = 0.0):
         super().__init__(TASKS)
         self.theta = nn.Parameter(torch.tensor([float(start[0]), float(start[1])]))
         self.heads = nn.ModuleDict()
-        self.scale = scale
+        self.scale, self.shift = scale, shift
 
     def task_parameters(self, name: str) -> list[nn.Parameter]:
         self.tasks[name]
@@ -168,7 +174,7 @@ class ToyModel(MultiTaskModel):
 
     def losses(self) -> tuple[Tensor, MTLOutput]:
         z = self.theta * 1.0
-        f = toy_losses(z) * torch.tensor([self.scale, 1.0], dtype=z.dtype)
+        f = toy_losses(z, self.shift) * torch.tensor([self.scale, 1.0], dtype=z.dtype)
         return f, MTLOutput({"f1": f[0], "f2": f[1]}, z)
 
     def forward(self, x: Tensor | None = None) -> MTLOutput:
@@ -179,7 +185,7 @@ class ToyModel(MultiTaskModel):
 class Trajectory:
     """One optimiser run on the toy, recorded every few steps.
 
-    thetas (N+1, 2) from the start on; losses (N+1, 2) the unscaled (f₁, f₂) there;
+    thetas (N+1, 2) from the start on; losses (N+1, 2) the unscaled (f₁, f₂) + shift there;
     weights (N, 2) the balancer's task weights (NaN for methods without weights);
     steps the number of optimiser steps taken (fewer than asked when the run stalled).
     """
@@ -237,8 +243,8 @@ def pareto_stationarity(theta: Sequence[float], scale: float = 1.0) -> float:
     return float(MGDA().aggregate(torch.from_numpy(J)).norm())
 
 
-def toy_jacobian(theta: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """(f₁·scale, f₂) (2,) and their gradients J (2, 2) (row i = ∇f_i) at θ (2,), in closed form.
+def toy_jacobian(theta: np.ndarray, scale: float = 1.0, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """((f₁ + shift)·scale, f₂ + shift) (2,) and their gradients J (2, 2) (row i = ∇f_i) at θ (2,), closed form.
 
     The same function as :func:`mtlkit.data.toy_losses`, differentiated by hand:
     a NumPy step costs microseconds where an autograd step costs a millisecond.
@@ -257,7 +263,7 @@ def toy_jacobian(theta: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.
     dq1 = np.array([-(7 - x1) / 5, 0.02 * (x2 + 8)])
     dq2 = np.array([(x1 + 7) / 5, 0.02 * (x2 + 8)])
     dc = np.array([0.0, 1.0])
-    f = np.array([scale * (c1 * a1 + c2 * q1), c1 * a2 + c2 * q2])
+    f = np.array([scale * (c1 * a1 + c2 * q1 + shift), c1 * a2 + c2 * q2 + shift])
     J = np.stack([scale * (c1 * da1 + a1 * dc1 * dc + c2 * dq1 + q1 * dc2 * dc),
                   c1 * da2 + a2 * dc1 * dc + c2 * dq2 + q2 * dc2 * dc])
     return f, J
@@ -294,16 +300,43 @@ def _fast_direction(method: Balancer, f: np.ndarray, J: np.ndarray) -> tuple[np.
     return None
 
 
+def update_direction(balancer: str | Balancer, losses: Tensor | np.ndarray | Sequence[float],
+                     G: Tensor | np.ndarray, **kwargs) -> np.ndarray:
+    """The update d (P,) a balancer makes from the losses (T,) and the gradient matrix G (T, P), with no model.
+
+    Gradient methods see the losses, then ``aggregate(G)``, as in training; loss-weighting
+    methods back-propagate their objective to the losses and apply ∂objective/∂L_i to
+    the rows of G. Computed in float64 on a fresh balancer (a name with ``kwargs``) or
+    on a copy of the one given, so a balancer's state is left untouched. Methods with
+    their own ``backward`` (GradNorm, DTP) need a model: ValueError.
+    """
+    method = copy.deepcopy(make_balancer(balancer, **kwargs)).double()
+    f = np.asarray(losses.detach().cpu() if isinstance(losses, Tensor) else losses, dtype=float)
+    J = np.asarray(G.detach().cpu() if isinstance(G, Tensor) else G, dtype=float)
+    if J.ndim != 2 or f.shape != (J.shape[0],):
+        raise ValueError(f"need losses (T,) and G (T, P) for the same T tasks, got {f.shape} and {J.shape}")
+    method.setup(len(f))
+    fast = _fast_direction(method, f, J)
+    if fast is None:
+        raise ValueError(f"{method.name} computes its update through a model (its own backward), "
+                         "not from the losses and G alone")
+    return fast[0]
+
+
 def toy_trajectory(balancer: str | Balancer, start: Sequence[float] = STARTS[0], steps: int = 2000,
                    lr: float = 1e-3, scale: float = 1.0, every: int = 1, stall: tuple[int, float] | None = None,
-                   **kwargs) -> Trajectory:
+                   shift: float = SHIFT, **kwargs) -> Trajectory:
     """Run ``balancer`` (a registry name with ``kwargs``, or an instance) with Adam from ``start``.
 
     Adam with learning rate ``lr`` (1e-3 in both papers' code, for 35,000 (Nash-MTL) or
     100,000 (CAGrad) steps).
 
-    The balancer sees the losses (f₁·``scale``, f₂) and their gradient matrix
-    G = J (2 × 2) through its ordinary ``aggregate`` / ``objective``; methods
+    The balancer sees the losses ((f₁ + ``shift``)·``scale``, f₂ + ``shift``) and their
+    gradient matrix G = J (2 × 2) through its ordinary ``aggregate`` / ``objective``. The
+    default shift, :data:`~mtlkit.data.toy2d.SHIFT` = 21, makes both losses positive, so
+    methods that take logarithms or products of the losses (FAMO, GLS, uncertainty
+    weighting) run; it changes no gradient, so a gradient method's path is the same
+    with any shift (except MGDA's loss-based normalisations, which read the losses). Methods
     with their own ``backward`` (GradNorm, DTP) run through a :class:`ToyModel`
     instead. Each step is also an "epoch" for the balancer (``end_epoch`` with
     the current losses), since the toy has no data: DWA and DTP see every step.
@@ -321,7 +354,7 @@ def toy_trajectory(balancer: str | Balancer, start: Sequence[float] = STARTS[0],
     method = make_balancer(balancer, **kwargs).double()
     method.setup(len(TASKS))
     name = balancer if isinstance(balancer, str) else method.name
-    model = ToyModel(start, scale).double()
+    model = ToyModel(start, scale, shift).double()
     extra = [p for p in method.parameters() if p.requires_grad]
     method_opt = torch.optim.Adam(extra, lr=lr) if extra else None
     theta = np.array([float(start[0]), float(start[1])])
@@ -331,17 +364,17 @@ def toy_trajectory(balancer: str | Balancer, start: Sequence[float] = STARTS[0],
     for step in range(steps):
         if method_opt is not None:
             method_opt.zero_grad(set_to_none=True)
-        f, J = toy_jacobian(theta, scale)
+        f, J = toy_jacobian(theta, scale, shift)
         fast = _fast_direction(method, f, J)
         d, w = fast if fast is not None else _model_direction(method, model, theta)
         if not np.isfinite(d).all():
             raise ValueError(f"{name} gave a non-finite update {d} at step {step} from θ = {theta} (losses {f}); "
-                             "methods that take logs or products of the losses need them positive, and the "
-                             "toy's losses go below zero")
+                             "methods that take logs or products of the losses need them positive: the toy's "
+                             f"losses go down to -20, so use shift >= 21 (got shift={shift})")
         adam.step(d)
         if method_opt is not None:
             method_opt.step()
-        method.after_step(lambda: torch.from_numpy(toy_jacobian(theta, scale)[0]))
+        method.after_step(lambda: torch.from_numpy(toy_jacobian(theta, scale, shift)[0]))
         method.end_epoch(torch.from_numpy(f), None)
         done = step == steps - 1
         if stall is not None:
@@ -354,7 +387,7 @@ def toy_trajectory(balancer: str | Balancer, start: Sequence[float] = STARTS[0],
         if done:
             break
     T = np.stack(thetas)
-    return Trajectory(name, (float(start[0]), float(start[1])), T, toy_losses(torch.from_numpy(T)).numpy(),
+    return Trajectory(name, (float(start[0]), float(start[1])), T, toy_losses(torch.from_numpy(T), shift).numpy(),
                       np.stack(weights), step + 1)
 
 
@@ -383,4 +416,4 @@ def toy_trajectories(methods: Iterable[str], starts: Iterable[Sequence[float]] =
 __all__ = ["CAGRAD_STARTS", "PARETO_X1", "PARETO_X2", "FrontPoint", "ToyModel", "Trajectory", "method_points",
            "non_dominated", "objective_matrix", "pareto_front", "pareto_set_distance", "pareto_stationarity",
            "scalarization_sweep", "simplex_weights", "toy_pareto_set", "toy_trajectories", "toy_trajectory",
-           "train_point"]
+           "train_point", "update_direction"]

@@ -4,11 +4,14 @@ import pytest
 import torch
 from scipy.optimize import minimize
 
-from mtlkit import HardSharing
-from mtlkit.data import correlated_regression, toy_losses
+from mtlkit import BALANCERS, HardSharing
+from mtlkit.balancers import FAMO, gradient_methods
+from mtlkit.data import correlated_regression, toy_grid, toy_losses
+from mtlkit.data.toy2d import SHIFT, STARTS
 from mtlkit.pareto import (CAGRAD_STARTS, PARETO_X2, FrontPoint, method_points, non_dominated, objective_matrix,
                            pareto_front, pareto_set_distance, pareto_stationarity, scalarization_sweep,
-                           simplex_weights, toy_jacobian, toy_pareto_set, toy_trajectories, toy_trajectory)
+                           simplex_weights, toy_jacobian, toy_pareto_set, toy_trajectories, toy_trajectory,
+                           update_direction)
 
 
 # -- fronts --------------------------------------------------------------------------
@@ -51,14 +54,27 @@ def test_simplex_weights():
 # -- the toy's Pareto set ---------------------------------------------------------------
 def test_toy_jacobian_matches_autograd():
     rng = np.random.default_rng(1)
-    for scale in (1.0, 0.1):
+    for scale, shift in ((1.0, 0.0), (0.1, 0.0), (0.1, SHIFT)):
         for theta in rng.uniform(-10, 10, size=(20, 2)):
             t = torch.tensor(theta, requires_grad=True)
-            f = toy_losses(t) * torch.tensor([scale, 1.0], dtype=t.dtype)
+            f = toy_losses(t, shift) * torch.tensor([scale, 1.0], dtype=t.dtype)
             J = torch.stack([torch.autograd.grad(f[i], t, retain_graph=True)[0] for i in range(2)])
-            f2, J2 = toy_jacobian(theta, scale)
+            f2, J2 = toy_jacobian(theta, scale, shift)
             np.testing.assert_allclose(f2, f.detach().numpy(), atol=1e-12)
             np.testing.assert_allclose(J2, J.numpy(), atol=1e-9)
+
+
+def test_the_shift_makes_both_losses_positive_and_changes_no_gradient():
+    """f_i > -20 everywhere (the bowls' floor, reached only as x₂ → -∞), so SHIFT = 21 leaves every loss positive."""
+    _, _, F = toy_grid(-30, 30, 301)
+    assert F.min() > -20 and (F + SHIFT).min() > 0.5
+    floor = torch.tensor([[7.0, -8.434], [-7.0, -8.434], [7.0, -40.0]], dtype=torch.float64)  # bowls: minima, far down
+    assert (toy_losses(floor, SHIFT) > 0).all()
+    for theta in np.random.default_rng(2).uniform(-10, 10, size=(10, 2)):
+        f0, J0 = toy_jacobian(theta)
+        f1, J1 = toy_jacobian(theta, shift=SHIFT)
+        np.testing.assert_array_equal(J0, J1)
+        np.testing.assert_allclose(f1 - f0, SHIFT)
 
 
 def test_toy_pareto_set_is_pareto_stationary_and_ends_at_the_single_task_minima():
@@ -119,7 +135,7 @@ def test_trajectory_records_every_k_steps_and_is_deterministic():
     b = toy_trajectory("pcgrad", (9.0, 9.0), steps=95, lr=0.01, every=10)
     assert a.thetas.shape == (11, 2) and a.weights.shape == (10, 2) and a.steps == 95
     np.testing.assert_array_equal(a.thetas, b.thetas)
-    np.testing.assert_allclose(a.losses, toy_losses(torch.from_numpy(a.thetas)).numpy())
+    np.testing.assert_allclose(a.losses, toy_losses(torch.from_numpy(a.thetas), SHIFT).numpy())  # shifted by default
 
 
 def test_toy_trajectories_pass_method_arguments():
@@ -128,11 +144,102 @@ def test_toy_trajectories_pass_method_arguments():
     np.testing.assert_allclose(runs["cagrad"][0].thetas, runs["equal"][0].thetas, atol=1e-4)  # c = 0: EW (halved)
 
 
-def test_methods_that_need_positive_losses_fail_with_a_clear_error():
-    with pytest.raises(ValueError, match="famo gave a non-finite update"):
-        toy_trajectory("famo", (0.0, -3.0), steps=20)
+def test_without_the_shift_methods_that_need_positive_losses_fail_with_a_clear_error():
+    with pytest.raises(ValueError, match="famo gave a non-finite update.*shift >= 21 \\(got shift=0.0\\)"):
+        toy_trajectory("famo", (0.0, -3.0), steps=20, shift=0.0)
     with pytest.raises(ValueError, match="stall"):
         toy_trajectory("equal", stall=(0, 1.0))
+
+
+@pytest.mark.parametrize("method", sorted(BALANCERS))
+def test_every_registered_balancer_runs_on_the_shifted_toy(method):
+    kwargs = {"weights": (0.3, 0.7)} if method == "fixed" else {}
+    for start in (CAGRAD_STARTS[0], CAGRAD_STARTS[1]):
+        tr = toy_trajectory(method, start, steps=30, lr=5e-3, every=10, **kwargs)
+        assert tr.steps == 30 and np.isfinite(tr.thetas).all() and (tr.losses > 0).all()
+        assert not np.allclose(tr.end, start), f"{method} did not move from {start}"
+
+
+@pytest.mark.parametrize("method", ["equal", *gradient_methods()])
+def test_the_shift_leaves_the_paths_of_gradient_methods_unchanged(method):
+    """A constant added to both losses changes no gradient: the same θ at every step, bit for bit."""
+    for start in (CAGRAD_STARTS[0], STARTS[3]):
+        plain = toy_trajectory(method, start, steps=120, lr=5e-3, every=10, shift=0.0)
+        shifted = toy_trajectory(method, start, steps=120, lr=5e-3, every=10)
+        np.testing.assert_array_equal(shifted.thetas, plain.thetas)
+        np.testing.assert_allclose(shifted.losses - plain.losses, SHIFT, rtol=0, atol=1e-9)
+
+
+def test_mgdas_loss_normalisation_sees_the_shift():
+    """The exception: MGDA's "loss" normalisation divides g_i by L_i, so the size of the shift changes its path."""
+    a = toy_trajectory("mgda", STARTS[3], steps=100, lr=5e-3, every=10, normalization="loss")
+    b = toy_trajectory("mgda", STARTS[3], steps=100, lr=5e-3, every=10, shift=2 * SHIFT, normalization="loss")
+    assert not np.allclose(a.thetas, b.thetas)
+
+
+# -- update directions without a model -------------------------------------------------------
+def angle(a, b):
+    """Degrees between a and b, accurate for (nearly) parallel vectors too (Kahan's formula)."""
+    u, v = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    return np.degrees(2 * np.arctan2(np.linalg.norm(u - v), np.linalg.norm(u + v)))
+
+
+def test_update_direction_matches_the_methods():
+    G = np.array([[1.0, 0.0, 2.0], [-0.5, 1.0, 0.0]])
+    losses = np.array([2.0, 3.0])
+    np.testing.assert_allclose(update_direction("equal", losses, G), G.sum(0))
+    np.testing.assert_allclose(update_direction("fixed", losses, G, weights=(0.25, 2.0)), 0.25 * G[0] + 2 * G[1])
+    d = update_direction("mgda", losses, torch.tensor(G))
+    assert G @ d == pytest.approx([d @ d, d @ d])  # both tasks active: the same first-order decrease
+    famo = FAMO()
+    famo.setup(2)
+    update_direction(famo, losses, G)
+    assert famo.prev_losses is None, "the balancer given is copied, its state untouched"
+    with pytest.raises(ValueError, match="gradnorm computes its update through a model"):
+        update_direction("gradnorm", losses, G)
+    with pytest.raises(ValueError, match=r"losses \(T,\) and G \(T, P\)"):
+        update_direction("equal", losses, G[:1])
+
+
+def rescaled(method, f, J, s, **kwargs):
+    """The update directions before and after task 1's loss (and so its gradient) is multiplied by s."""
+    S = np.diag([s] + [1.0] * (len(f) - 1))
+    return update_direction(method, f, J, **kwargs), update_direction(method, S @ f, S @ J, **kwargs)
+
+
+def test_of_the_compared_methods_only_nash_mtls_direction_ignores_a_tasks_loss_scale():
+    rng = np.random.default_rng(0)
+    turns = {m: [] for m in ("equal", "mgda", "pcgrad", "cagrad")}
+    for T in (2, 3, 4):
+        for _ in range(6):
+            J, f = rng.normal(size=(T, 6)), rng.uniform(1, 3, size=T)
+            for s in (10.0, 0.1):
+                assert angle(*rescaled("nash_mtl", f, J, s, max_norm=None)) < 1e-6
+                assert angle(*rescaled("nash_mtl", f, J, s)) < 1e-6  # clipping to max_norm keeps the direction
+                for m in turns:
+                    turns[m].append(angle(*rescaled(m, f, J, s)))
+    assert min(turns["equal"]) > 0.01
+    assert all(max(a) > 5 for a in turns.values())
+
+
+def test_mgdas_direction_leans_towards_the_smaller_gradient():
+    """Two tasks, α in the interior: g_i·d = ||d||², so cos(d, g_i) = ||d|| / ||g_i||, larger for the smaller g_i."""
+    rng = np.random.default_rng(1)
+    interior = 0
+    for _ in range(200):
+        J, f = rng.normal(size=(2, 5)) * rng.uniform(0.1, 10, size=(2, 1)), np.ones(2)
+        small = int(np.argmin(np.linalg.norm(J, axis=1)))
+        d = update_direction("mgda", f, J)
+        if np.allclose(J @ d, d @ d, rtol=1e-9):  # both active (else d is the smaller gradient itself)
+            interior += 1
+            assert angle(d, J[small]) < angle(d, J[1 - small])
+        else:
+            np.testing.assert_allclose(d, J[small], rtol=1e-9, atol=1e-12)
+        for s in (10.0, 0.1):  # rescaling task 1 turns d towards whichever gradient it made relatively smaller
+            d0, d1 = rescaled("mgda", f, J, s)
+            towards = 1 if s > 1 else 0
+            assert angle(d1, J[towards]) <= angle(d0, J[towards]) + 1e-9
+    assert interior > 50
 
 
 # -- sweeps on a real model ------------------------------------------------------------------
