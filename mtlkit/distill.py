@@ -169,7 +169,7 @@ class KnowledgeDistillation(MultiTaskModel):
         return F.mse_loss(student, teacher)
 
     def auxiliary_losses(self, targets: Mapping[str, Tensor]) -> Tensor | None:
-        """(T,) w (D_t − ℓ_t) + β F_t for the last forward pass's batch (0 for tasks without a teacher)."""
+        """(T,) w (D_t − ℓ_t) + β F_t for the last forward pass's batch (0 for tasks without a teacher or target)."""
         if self._last is None:
             raise RuntimeError("auxiliary_losses needs a forward pass first")
         x, out = self._last
@@ -177,7 +177,7 @@ class KnowledgeDistillation(MultiTaskModel):
         terms = []
         for name in self.tasks:
             term = out.outputs[name].new_zeros(())
-            if name in teachers:
+            if name in teachers and name in targets:
                 pred = out.outputs[name]
                 gold = self.tasks[name].loss(pred, targets[name])
                 term = term + self.teacher_weight * (self.distillation_loss(name, pred, teachers[name].outputs[name])

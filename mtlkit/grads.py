@@ -121,23 +121,6 @@ def conflict_stats(G: Tensor) -> dict[str, float]:
     return {"conflicting_pairs": neg, "pairs": pairs, "conflict_fraction": neg / pairs}
 
 
-def gradient_norms(G: Tensor) -> Tensor:
-    """(T,) Euclidean norm of each task's gradient ||g_i||."""
-    return G.norm(dim=1)
-
-
-def magnitude_similarity(G: Tensor, eps: float = 1e-12) -> Tensor:
-    """(T, T) gradient magnitude similarity (Yu et al., NeurIPS 2020, arXiv 2001.06782).
-
-    GMS(g_i, g_j) = 2 ||g_i|| ||g_j|| / (||g_i||² + ||g_j||²): 1 for equal norms,
-    towards 0 when one gradient dominates. Two zero gradients count as similar (1).
-    """
-    n = G.norm(dim=1)
-    num = 2 * n[:, None] * n[None, :]
-    den = n[:, None] ** 2 + n[None, :] ** 2
-    return torch.where(den > eps, num / den.clamp_min(eps), torch.ones_like(den))
-
-
 def update_cosines(G: Tensor, d: Tensor, eps: float = 1e-12) -> Tensor:
     """(T,) cos(d, g_i): how well the applied update d (P,) serves each task; 0 for a zero vector."""
     if d.shape != (G.shape[1],):
@@ -145,17 +128,3 @@ def update_cosines(G: Tensor, d: Tensor, eps: float = 1e-12) -> Tensor:
     dots = G @ d
     den = G.norm(dim=1) * d.norm()
     return torch.where(den > eps, dots / den.clamp_min(eps), torch.zeros_like(dots))
-
-
-def gradient_diagnostics(G: Tensor, d: Tensor | None = None) -> dict[str, object]:
-    """Everything the live gradient plots show, detached and on the CPU.
-
-    Keys: ``norms`` (T,), ``cosine`` (T, T), ``magnitude_similarity`` (T, T), the
-    :func:`conflict_stats` entries, and ``update_cosine`` (T,) when ``d`` is given.
-    """
-    G = G.detach().float().cpu()
-    out: dict[str, object] = {"norms": gradient_norms(G), "cosine": cosine_matrix(G),
-                              "magnitude_similarity": magnitude_similarity(G), **conflict_stats(G)}
-    if d is not None:
-        out["update_cosine"] = update_cosines(G, d.detach().float().cpu())
-    return out

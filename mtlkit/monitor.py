@@ -23,7 +23,7 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
-from .grads import conflict_stats, cosine_matrix, task_gradients
+from .grads import conflict_stats, cosine_matrix, task_gradients, update_cosines
 from .train import Callback, StepResult, Trainer
 
 
@@ -56,11 +56,6 @@ def plane_basis(G: Tensor, rtol: float = 1e-6) -> Tensor:
         if n > rtol * float(G[k].norm()):
             basis[k] = v / n
     return basis
-
-
-def update_cosines(G: Tensor, d: Tensor) -> Tensor:
-    """(T,) cos(d, g_i); 0 where either vector is zero."""
-    return cosine_matrix(torch.cat([G, d.view(1, -1)]))[-1, :-1]
 
 
 def diagnose(G: Tensor, d: Tensor, step: int = 0, space: str = "params") -> ConflictRecord:

@@ -7,22 +7,23 @@ not counted). Times are the median over repeated forward passes in eval mode
 without gradients, after warm-up; on CUDA each pass is synchronised.
 
 :func:`profile_registry` profiles every architecture of a registry such as
-``mtlkit.models.MODELS``, whatever its input: each model is tried on a list of
-:class:`Setting` s (dense scenes, small images, vectors) and profiled on the
-first one it builds on and answers with outputs of the right shape.
+``mtlkit.models.MODELS``: each architecture declares the kind of input it takes
+(``Architecture.inputs``) and is profiled on the first :class:`Setting` of that
+kind (dense scenes, small images, vectors) it builds on and answers with outputs
+of the right shape.
 """
 from __future__ import annotations
 
-import inspect
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .models import Architecture
 from .tasks import TaskSet, classification, regression
 
 
@@ -101,12 +102,12 @@ def profile_model(model: nn.Module, x: Tensor, name: str = "", setting: str = ""
 
 @dataclass
 class Setting:
-    """Tasks, an input batch and the constructor keywords a model may need for them."""
+    """Tasks and an input batch of one kind (``inputs``: an architecture's declared input kind)."""
 
     name: str
+    inputs: str
     tasks: TaskSet
     x: Tensor
-    kwargs: Mapping[str, object] = field(default_factory=dict)
     targets: Mapping[str, Tensor] = field(default_factory=dict)
 
     def fits(self, outputs: Mapping[str, Tensor]) -> bool:
@@ -123,28 +124,24 @@ def default_settings(batch: int = 16) -> list[Setting]:
     """Dense scenes (3×32×32), MultiMNIST-sized images (1×36×36) and 16-d vectors, in that order."""
     from .data.scenes import TASKS as SCENE_TASKS
     g = torch.Generator().manual_seed(0)
-    dense = Setting("dense 3×32×32", SCENE_TASKS, torch.rand(batch, 3, 32, 32, generator=g), {"in_channels": 3},
+    dense = Setting("dense 3×32×32", "dense", SCENE_TASKS, torch.rand(batch, 3, 32, 32, generator=g),
                     {"segmentation": torch.zeros(batch, 32, 32, dtype=torch.long),
                      "depth": torch.zeros(batch, 1, 32, 32), "normals": torch.zeros(batch, 3, 32, 32)})
     image_tasks = TaskSet([classification("left", 10), classification("right", 10)])
-    image = Setting("image 1×36×36", image_tasks, torch.rand(batch, 1, 36, 36, generator=g),
-                    {"in_channels": 1, "image_size": 36},
+    image = Setting("image 1×36×36", "image", image_tasks, torch.rand(batch, 1, 36, 36, generator=g),
                     {n: torch.zeros(batch, dtype=torch.long) for n in image_tasks})
     vector_tasks = TaskSet([regression("t1"), regression("t2")])
-    vector = Setting("vector 16", vector_tasks, torch.randn(batch, 16, generator=g), {"in_dim": 16},
+    vector = Setting("vector 16", "vector", vector_tasks, torch.randn(batch, 16, generator=g),
                      {n: torch.zeros(batch, 1) for n in vector_tasks})
     return [dense, image, vector]
 
 
-def build(factory: Callable[..., nn.Module], setting: Setting) -> nn.Module:
-    """``factory(tasks, **kwargs)`` with only the keywords the factory accepts."""
-    params = inspect.signature(factory).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    kwargs = {k: v for k, v in setting.kwargs.items() if takes_any or k in params}
-    return factory(setting.tasks, **kwargs)
+def build(architecture: Architecture, setting: Setting) -> nn.Module:
+    """The architecture for the setting's tasks and inputs."""
+    return architecture.build(setting.tasks, setting.x.shape[1:])
 
 
-def profile_registry(registry: Mapping[str, Callable[..., nn.Module]], settings: list[Setting] | None = None,
+def profile_registry(registry: Mapping[str, Architecture], settings: list[Setting] | None = None,
                      repeats: int = 10, gpu: bool | None = None, names: Iterable[str] | None = None
                      ) -> tuple[list[Profile], dict[str, str]]:
     """Profile every architecture of ``registry`` (or those in ``names``).
@@ -154,12 +151,13 @@ def profile_registry(registry: Mapping[str, Callable[..., nn.Module]], settings:
     settings = settings or default_settings()
     profiles, skipped = [], {}
     for name in (list(registry) if names is None else list(names)):
-        factory = registry[name]
-        reasons = []
-        for setting in settings:
+        architecture = registry[name]
+        reasons = [] if any(s.inputs == architecture.inputs for s in settings) else [
+            f"no setting with {architecture.inputs} inputs"]
+        for setting in (s for s in settings if s.inputs == architecture.inputs):
             try:
                 torch.manual_seed(0)
-                model = build(factory, setting)
+                model = build(architecture, setting)
                 out = _call(model, setting.x)
             except Exception as err:  # noqa: BLE001 - a model that does not fit this setting; try the next
                 reasons.append(f"{setting.name}: {type(err).__name__}: {err}")

@@ -24,16 +24,16 @@ Translation in the Wild: Findings and Challenges", arXiv 1907.05019, 2019
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor
 
 from .data.base import MultiTaskDataset
-from .grads import check_finite_losses
 from .models.base import MultiTaskModel
-from .train import Trainer
+from .train import StepResult, Trainer
 
 SCHEDULES = ("uniform", "proportional", "temperature", "annealed")
 
@@ -135,11 +135,16 @@ class ScheduleHistory:
 class ScheduledTrainer:
     """Train a multi-task model on per-task datasets, one task's batch per step, tasks drawn by a schedule.
 
-    Builds on :class:`mtlkit.Trainer` for the optimiser, device, seeding and
-    evaluation. Step: draw task i ~ p, take the next batch of D_i, back-propagate
-    L_i (plus the model's ``regularizer()``, e.g. soft sharing), one optimiser step.
-    Only task i's head and the parameters it reaches change.
+    A :class:`~mtlkit.train.BatchSource` for :meth:`mtlkit.Trainer.run`: each epoch
+    draws the tasks of its steps from the schedule, and each step is the Trainer's
+    own step on the next batch of that task's dataset, so it trains L_i (with the
+    model's auxiliary term for i and its ``regularizer()``, e.g. soft sharing) and
+    gets the Trainer's checks: a NaN or infinite loss or gradient stops training
+    before any parameter changes, naming the task. Only task i's head and the
+    parameters it reaches change.
     """
+
+    partial = True
 
     def __init__(self, model: MultiTaskModel, datasets: Mapping[str, MultiTaskDataset], schedule: TaskSchedule,
                  lr: float = 1e-3, batch_size: int = 32, optimizer: str = "adam", device=None, seed: int = 0):
@@ -158,33 +163,39 @@ class ScheduledTrainer:
         self.datasets = {n: d.to(self.trainer.device) for n, d in datasets.items()}
         self._streams = {n: d.stream(batch_size, self.trainer.generator) for n, d in self.datasets.items()}
         self.history = ScheduleHistory()
+        self._plan: tuple[int, int] = (1, 1)   # (steps, epochs) of the current fit
+        self._epoch = 0                         # the next epoch of that fit
 
-    def train_step(self, task: str) -> float:
-        """One optimiser step on the next batch of ``task``'s dataset; returns its loss."""
-        x, targets = next(self._streams[task])
-        self.model.train()
-        self.trainer.optimizer.zero_grad(set_to_none=True)
-        output = self.model(x)
-        loss = self.model.tasks[task].loss(output.outputs[task], targets[task])
-        check_finite_losses(loss.view(1), self.model.tasks.subset([task]), len(self.history.tasks))
-        penalty = self.model.regularizer()
-        (loss if penalty is None else loss + penalty).backward()
-        self.trainer.optimizer.step()
-        self.history.tasks.append(task)
-        self.history.losses.append(float(loss.detach()))
-        return float(loss.detach())
+    def epoch(self, trainer: Trainer) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
+        """One epoch of single-task batches: tasks drawn from the schedule at this epoch's progress."""
+        steps, epochs = self._plan
+        e, self._epoch = self._epoch, self._epoch + 1
+        progress = epoch_progress(e * steps // epochs, steps, epochs)
+        self.history.probabilities.append(self.schedule.probabilities(progress).tolist())
+        count = (e + 1) * steps // epochs - e * steps // epochs
+        for task in self.schedule.sample(count, progress, trainer.generator):
+            x, targets = next(self._streams[task])
+            yield x, {task: targets[task]}
 
     def fit(self, steps: int, epochs: int = 1) -> ScheduleHistory:
         """``steps`` steps split into ``epochs`` equal epochs; the annealed schedule changes p per epoch."""
         if steps < epochs:
             raise ValueError(f"need at least one step per epoch, got steps={steps}, epochs={epochs}")
-        for e in range(epochs):
-            progress = epoch_progress(e * steps // epochs, steps, epochs)
-            self.history.probabilities.append(self.schedule.probabilities(progress).tolist())
-            count = (e + 1) * steps // epochs - e * steps // epochs
-            for task in self.schedule.sample(count, progress, self.trainer.generator):
-                self.train_step(task)
+        self._plan, self._epoch = (steps, epochs), 0
+        for result in itertools.islice(self.trainer.run(self), steps):
+            self._record(result)
         return self.history
+
+    def train_step(self, task: str) -> float:
+        """One step of the Trainer on the next batch of ``task``'s dataset; returns its loss."""
+        x, targets = next(self._streams[task])
+        return self._record(self.trainer.train_step(x, {task: targets[task]}, [task]))
+
+    def _record(self, result: StepResult) -> float:
+        (task,) = result.tasks
+        self.history.tasks.append(task)
+        self.history.losses.append(float(result.losses[0]))
+        return self.history.losses[-1]
 
     def evaluate(self, data: MultiTaskDataset) -> dict[str, dict[str, float]]:
         """task -> {"loss": ..., metric: ...} for every task ``data`` is labelled for (one task's own set, or all)."""

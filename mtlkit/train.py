@@ -5,6 +5,12 @@ Data flows one way: batch -> model -> per-task losses -> balancer (fills .grad)
 -> optimizer step -> callbacks. Each step checks the losses and gradients before
 the optimizer touches a parameter, so a NaN never spreads silently.
 
+There is one loop: :meth:`Trainer.run` yields one :class:`StepResult` per step,
+epoch after epoch, over a :class:`~mtlkit.data.MultiTaskDataset` or any other
+source of batches (a task schedule: :mod:`mtlkit.schedule`). :meth:`Trainer.fit`,
+the scheduled trainer, the live panels and the notebooks' experiments all consume
+it, so every one of them gets the same checks, callbacks and history.
+
 Reproducibility: call :func:`mtlkit.seed_everything` before building the model
 (its initialisation is random), then give the Trainer a seed: it seeds the
 global generators again (for randomised balancers) and owns the batch order.
@@ -13,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import torch
 from torch import Tensor
@@ -22,6 +28,7 @@ from .balancers import Balancer, StepInfo, make_balancer
 from .config import default_device, seed_everything
 from .data.base import MultiTaskDataset
 from .grads import NonFiniteError, check_finite_gradients, check_finite_losses, task_gradients
+from .tasks import TaskSet
 from .models.base import MTLOutput, MultiTaskModel
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD,
@@ -31,8 +38,27 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, 
 @dataclass
 class StepResult:
     step: int
-    losses: Tensor  # (T,) detached, on CPU
+    losses: Tensor  # (k,) detached, on CPU: every task's, or those of the batch's tasks
     info: StepInfo
+    tasks: tuple[str, ...] = ()  # the tasks of ``losses``
+    epoch_end: bool = False      # the last step of an epoch (run() has already ended the epoch)
+
+
+Batch = tuple[Tensor, Mapping[str, Tensor]]
+
+
+class BatchSource(Protocol):
+    """Where :meth:`Trainer.run` takes its batches from, one epoch at a time.
+
+    A :class:`~mtlkit.data.MultiTaskDataset` is one (shuffled batches labelled for
+    every task). A source whose batches are labelled for some tasks only (task
+    scheduling) sets ``partial = True``: each step then trains on the tasks its
+    batch has targets for.
+    """
+
+    partial: bool
+
+    def epoch(self, trainer: "Trainer") -> Iterable[Batch]: ...
 
 
 class Callback:
@@ -69,6 +95,8 @@ class Trainer:
         self.epoch = 0
         self.history: dict[str, list] = {"loss": [], "weights": [], "epoch_loss": [], "val": []}
         self._stop = False
+        self._epoch_totals: Tensor | None = None   # per-task loss sums and example counts of the open epoch
+        self._epoch_count: Tensor | None = None
 
     # -- balancer -----------------------------------------------------------
     def _attach(self, balancer: Balancer) -> Balancer:
@@ -98,92 +126,102 @@ class Trainer:
             group["lr"] = value
 
     # -- one step -----------------------------------------------------------
-    def losses(self, x: Tensor, targets: Mapping[str, Tensor]) -> tuple[Tensor, MTLOutput]:
-        """The (T,) loss vector and the model output on one batch.
+    def losses(self, x: Tensor, targets: Mapping[str, Tensor], tasks: Sequence[str] | None = None
+               ) -> tuple[Tensor, MTLOutput]:
+        """The loss vector and the model output on one batch (:meth:`MultiTaskModel.loss_vector`)."""
+        return self.model.loss_vector(x, targets, tasks)
 
-        Task t's loss includes the model's auxiliary term for t, if any (``MultiTaskModel.auxiliary_losses``).
+    def train_step(self, x: Tensor, targets: Mapping[str, Tensor], tasks: Sequence[str] | None = None
+                   ) -> StepResult:
+        """One optimisation step on one batch; raises NonFiniteError before any update on NaN/inf.
+
+        ``tasks``: train on these tasks only (a batch labelled for some tasks, as in
+        task scheduling); by default on every task, and ``targets`` must hold them all.
         """
-        output = self.model(x)
-        if not isinstance(output, MTLOutput):
-            raise TypeError(f"{type(self.model).__name__}.forward must return an MTLOutput, "
-                            f"got {type(output).__name__}")
-        losses = self.tasks.losses(output.outputs, targets)
-        aux = self.model.auxiliary_losses(targets)
-        return (losses if aux is None else losses + aux), output
-
-    def train_step(self, x: Tensor, targets: Mapping[str, Tensor]) -> StepResult:
-        """One optimisation step on one batch; raises NonFiniteError before any update on NaN/inf."""
         if not self.model.training:
             self.model.train()
+        names = self.tasks.subset(tasks) if tasks is not None else self.tasks
         self.optimizer.zero_grad(set_to_none=True)
-        losses, output = self.losses(x, targets)
-        check_finite_losses(losses, self.tasks, self.step_count)
+        losses, output = self.losses(x, targets, tasks)
+        check_finite_losses(losses, names, self.step_count)
         info = self.balancer.backward(losses, self.model, output)
         penalty = self.model.regularizer()
         if penalty is not None:  # task-independent (soft sharing, AdaShare): its gradient adds to the update
             penalty.backward()
-        self._check_gradients(x, targets)
+        self._check_gradients(x, targets, tasks, names)
         self.optimizer.step()
         self.step_count += 1
-        self.balancer.after_step(lambda: self._losses_no_grad(x, targets))
-        result = StepResult(self.step_count, losses.detach().cpu(), info)
+        self.balancer.after_step(lambda: self._losses_no_grad(x, targets, tasks))
+        result = StepResult(self.step_count, losses.detach().cpu(), info, tuple(names))
         self.history["loss"].append(result.losses.tolist())
         self.history["weights"].append(info.weights.cpu().tolist() if info.weights is not None else None)
         for cb in self.callbacks:
             cb.on_step(self, result)
         return result
 
-    def _losses_no_grad(self, x: Tensor, targets: Mapping[str, Tensor]) -> Tensor:
+    def _losses_no_grad(self, x: Tensor, targets: Mapping[str, Tensor], tasks: Sequence[str] | None) -> Tensor:
         with torch.no_grad():
-            return self.losses(x, targets)[0]
+            return self.losses(x, targets, tasks)[0]
 
-    def _check_gradients(self, x: Tensor, targets: Mapping[str, Tensor]) -> None:
+    def _check_gradients(self, x: Tensor, targets: Mapping[str, Tensor], tasks: Sequence[str] | None,
+                         names: TaskSet) -> None:
         grads = [p.grad for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
         if not grads or bool(torch.cat([g.reshape(-1) for g in grads]).isfinite().all()):
             return
         self.optimizer.zero_grad(set_to_none=True)
-        losses, _ = self.losses(x, targets)
+        losses, _ = self.losses(x, targets, tasks)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        check_finite_gradients(task_gradients(losses, params, retain_graph=True), self.tasks, "model parameters")
+        check_finite_gradients(task_gradients(losses, params, retain_graph=True), names, "model parameters")
         raise NonFiniteError(f"balancer {self.balancer.name!r} produced a non-finite gradient from finite "
                              "task gradients; no parameter was updated")
 
-    # -- loops --------------------------------------------------------------
+    # -- the loop -----------------------------------------------------------
     def stop(self) -> None:
         """Ask :meth:`fit` to stop after the current step (from a callback or another thread)."""
         self._stop = True
 
-    def fit(self, data: MultiTaskDataset, epochs: int | None = None, steps: int | None = None,
-            val: MultiTaskDataset | None = None, progress: bool = False) -> dict[str, list]:
-        """Train for ``epochs`` epochs or ``steps`` steps (whichever is given); returns the history."""
-        if (epochs is None) == (steps is None):
-            raise ValueError("give exactly one of epochs or steps")
-        data = data.to(self.device)
-        self.tasks.check_targets(data.targets)
-        target_steps = self.step_count + steps if steps is not None else None
-        bar = _progress(epochs if epochs is not None else steps, progress)
-        self._stop = False
-        epochs_done = 0
-        while not self._stop and (epochs is None or epochs_done < epochs):
-            totals, count = torch.zeros(len(self.tasks)), 0
-            for x, y in data.batches(self.batch_size, self.generator):
-                # no name kept for the step's result: its G (T x P) is freed before the next step builds one
-                totals += self.train_step(x, y).losses * len(x)
-                count += len(x)
-                if steps is not None:
-                    bar.update(1)
-                if self._stop or (target_steps is not None and self.step_count >= target_steps):
-                    break
-            self._end_epoch(totals / max(count, 1), val)
-            epochs_done += 1
-            if epochs is not None:
-                bar.update(1)
-            if target_steps is not None and self.step_count >= target_steps:
-                break
-        bar.close()
-        return self.history
+    def run(self, source: MultiTaskDataset | BatchSource, val: MultiTaskDataset | None = None
+            ) -> Iterator[StepResult]:
+        """The training loop: one :class:`StepResult` per step, epoch after epoch, for as long as it is asked.
 
-    def _end_epoch(self, epoch_losses: Tensor, val: MultiTaskDataset | None) -> None:
+        ``source`` is a dataset (its shuffled batches, in this trainer's seeded order)
+        or any :class:`BatchSource`. After an epoch's last step the epoch ends (its
+        mean training losses, ``val`` scores, the balancer's and the callbacks'
+        epoch hooks) before that step is yielded, marked ``epoch_end``. A consumer
+        that stops mid-epoch calls :meth:`end_epoch` to close the partial epoch.
+        """
+        if isinstance(source, MultiTaskDataset):
+            source = _DatasetSource(source.to(self.device), self.tasks)
+        while True:
+            batches = iter(source.epoch(self))
+            batch = next(batches, None)
+            if batch is None:
+                raise ValueError("the batch source gave an empty epoch")
+            while batch is not None:
+                x, targets = batch
+                result = self.train_step(x, targets, list(n for n in self.tasks if n in targets)
+                                         if source.partial else None)
+                self._accumulate(result, len(x))
+                batch = next(batches, None)
+                if batch is None:
+                    self.end_epoch(val)
+                    result.epoch_end = True
+                yield result
+
+    def _accumulate(self, result: StepResult, n: int) -> None:
+        if self._epoch_totals is None:
+            self._epoch_totals = torch.zeros(len(self.tasks))
+            self._epoch_count = torch.zeros(len(self.tasks))
+        index = [self.tasks.index(t) for t in result.tasks]
+        self._epoch_totals[index] += result.losses * n
+        self._epoch_count[index] += n
+
+    def end_epoch(self, val: MultiTaskDataset | None = None) -> None:
+        """Close the current epoch (also a partial one): history, ``val`` scores, balancer and callback hooks."""
+        if self._epoch_totals is None:
+            return
+        epoch_losses = self._epoch_totals / self._epoch_count.clamp_min(1)
+        self._epoch_totals = self._epoch_count = None
         self.epoch += 1
         scores = self.evaluate(val) if val is not None else None
         self.history["epoch_loss"].append(epoch_losses.tolist())
@@ -191,6 +229,29 @@ class Trainer:
         self.balancer.end_epoch(epoch_losses, scores)
         for cb in self.callbacks:
             cb.on_epoch_end(self, self.epoch, {"loss": epoch_losses, "val": scores})
+
+    def fit(self, data: MultiTaskDataset | BatchSource, epochs: int | None = None, steps: int | None = None,
+            val: MultiTaskDataset | None = None, progress: bool = False) -> dict[str, list]:
+        """Train for ``epochs`` epochs or ``steps`` steps (whichever is given) of :meth:`run`; returns the history."""
+        if (epochs is None) == (steps is None):
+            raise ValueError("give exactly one of epochs or steps")
+        if isinstance(data, MultiTaskDataset):
+            self.tasks.check_targets(data.targets)
+        bar = _progress(epochs if epochs is not None else steps, progress)
+        self._stop = False
+        done_steps = done_epochs = 0
+        # no name kept for a step's result past its iteration: its G (T x P) is freed before the next step builds one
+        for result in self.run(data, val):
+            done_steps += 1
+            done_epochs += result.epoch_end
+            bar.update(1 if steps is not None else int(result.epoch_end))
+            if epochs is not None and done_epochs == epochs:
+                break
+            if self._stop or (steps is not None and done_steps >= steps):
+                self.end_epoch(val)
+                break
+        bar.close()
+        return self.history
 
     @torch.no_grad()
     def predict(self, data: MultiTaskDataset, batch_size: int = 2048) -> dict[str, Tensor]:
@@ -235,6 +296,19 @@ class Trainer:
         self.generator.set_state(state["generator"].cpu())
 
 
+class _DatasetSource:
+    """A dataset as a batch source: one epoch = its batches in the trainer's seeded, shuffled order."""
+
+    partial = False
+
+    def __init__(self, data: MultiTaskDataset, tasks: TaskSet):
+        tasks.check_targets(data.targets)
+        self.data = data
+
+    def epoch(self, trainer: "Trainer") -> Iterator[Batch]:
+        return self.data.batches(trainer.batch_size, trainer.generator)
+
+
 def _progress(total: int, enabled: bool):
     from tqdm.auto import tqdm
     return tqdm(total=total, disable=not enabled, leave=False)
@@ -260,4 +334,4 @@ def fit_single_task_baselines(make_model: Callable[[object], MultiTaskModel], da
     return scores
 
 
-__all__ = ["Callback", "OPTIMIZERS", "StepResult", "Trainer", "fit_single_task_baselines"]
+__all__ = ["BatchSource", "Callback", "OPTIMIZERS", "StepResult", "Trainer", "fit_single_task_baselines"]

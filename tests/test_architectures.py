@@ -6,8 +6,6 @@ vectors, ``image_size`` -> small images, ``in_channels`` only -> dense predictio
 """
 from __future__ import annotations
 
-import inspect
-
 import pytest
 import torch
 
@@ -15,7 +13,7 @@ import mtlkit as M
 from mtlkit.balancers import BALANCERS, GradientBalancer
 from mtlkit.data import MultiTaskDataset
 from mtlkit.models import (MMoE, MODELS, MTAN, PLE, AdaShare, CrossStitch, LearnedBranching, Sluice, SoftSharing,
-                           TaskRouting)
+                           TaskRouting, build_architecture)
 from mtlkit.tasks import TaskSet, classification, regression
 
 TASKS = TaskSet([regression("a"), regression("b"), classification("c", 3)])
@@ -23,27 +21,23 @@ IMAGE, DIM, BATCH = 16, 6, 8
 ARCHITECTURES = MODELS.names()
 
 
+SHAPES = {"vector": (DIM,), "image": (1, IMAGE, IMAGE), "dense": (3, IMAGE, IMAGE)}
+
+
 def input_kind(name: str) -> str:
-    params = inspect.signature(MODELS[name]).parameters
-    return "vector" if "in_dim" in params else "image" if "image_size" in params else "dense"
+    return MODELS[name].inputs
 
 
 def build(name: str, tasks: TaskSet = TASKS) -> M.MultiTaskModel:
     M.seed_everything(0)
-    kind = input_kind(name)
-    if kind == "vector":
-        return MODELS[name](tasks, in_dim=DIM)
-    if kind == "image":
-        return MODELS[name](tasks, in_channels=1, image_size=IMAGE)
-    return MODELS[name](tasks, in_channels=3)
+    return build_architecture(name, tasks, SHAPES[input_kind(name)])
 
 
 def batch(name: str, n: int = BATCH, seed: int = 0) -> MultiTaskDataset:
     """Learnable targets: each task is a fixed function of the input."""
     g = torch.Generator().manual_seed(seed)
     kind = input_kind(name)
-    shape = {"vector": (DIM,), "image": (1, IMAGE, IMAGE), "dense": (3, IMAGE, IMAGE)}[kind]
-    x = torch.randn(n, *shape, generator=g)
+    x = torch.randn(n, *SHAPES[kind], generator=g)
     if kind == "dense":
         s = x.mean(1, keepdim=True)
         targets = {"a": s, "b": -x[:, :1], "c": (x[:, 0] > 0).long() + (x[:, 1] > 0).long()}
@@ -55,10 +49,7 @@ def batch(name: str, n: int = BATCH, seed: int = 0) -> MultiTaskDataset:
 
 def task_losses(model: M.MultiTaskModel, data: MultiTaskDataset) -> tuple[torch.Tensor, M.MTLOutput]:
     torch.manual_seed(0)  # AdaShare draws Gumbel noise: the same draw in every forward of a test
-    out = model(data.x)
-    losses = TASKS.losses(out.outputs, data.targets)
-    aux = model.auxiliary_losses(data.targets)
-    return (losses if aux is None else losses + aux), out
+    return model.loss_vector(data.x, data.targets)
 
 
 def trainable(model):
@@ -236,7 +227,7 @@ def test_cross_stitch_alphas_start_near_identity_with_rows_summing_to_one():
 
 
 def test_nddr_names_a_training_batch_too_small_for_batch_norm():
-    model = MODELS["nddr"](TASKS, DIM)
+    model = MODELS["nddr"].build(TASKS, (DIM,))
     x = torch.randn(1, DIM)
     with pytest.raises(ValueError, match="NDDR's batch normalisation needs at least 2 examples.*got a batch of 1"):
         model(x)
@@ -338,3 +329,16 @@ def test_architecture_panel_trains_and_rebuilds_when_the_dropdown_changes():
     panel.train()
     panel.wait(60)
     assert {t.name.split(" →")[0] for t in panel.plots["inside"]} == {"gate t1", "gate t2"}
+
+
+LEARNS_SHARING = {"soft", "soft_cnn", "cross_stitch", "cross_stitch_cnn", "sluice", "mmoe", "cgc", "ple",
+                  "adashare", "adashare_cnn", "learned_branching"}
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_every_architecture_says_what_it_learned_about_sharing(name):
+    model = build(name)
+    task_losses(model, batch(name))   # gated models report the gates of their last batch
+    summary = model.sharing_summary()
+    assert all(isinstance(k, str) and isinstance(v, float) for k, v in summary.items())
+    assert bool(summary) == (name in LEARNS_SHARING), f"{name}: {sorted(summary)[:3]}"

@@ -29,7 +29,6 @@ from hypothesis import strategies as st
 
 import exact_references as ref
 from mtlkit.balancers import BALANCERS, GradientBalancer, make_balancer
-from mtlkit.balancers.solvers import unit_gram
 from mtlkit.grads import NonFiniteError
 
 FAMILIES = {  # name: (T, P)

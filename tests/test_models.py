@@ -51,6 +51,6 @@ def test_lenet_on_multimnist_images():
 
 
 def test_registry_builds_by_name_and_lists_known_names():
-    assert isinstance(MODELS["hard"](TASKS, in_dim=5), HardSharing)
+    assert isinstance(MODELS["hard"].build(TASKS, (5,)), HardSharing)
     with pytest.raises(KeyError, match="unknown architecture 'nope'; known: .*hard"):
         MODELS["nope"]

@@ -11,7 +11,7 @@ SHAPES = {"segmentation": (2, 4, 16, 16), "depth": (2, 1, 16, 16), "normals": (2
 
 @pytest.mark.parametrize("name", ["dense_hard", "padnet"])
 def test_dense_models_predict_every_task_per_pixel(name):
-    model = MODELS[name](SCENE_TASKS, width=8)
+    model = MODELS[name].build(SCENE_TASKS, (3, 16, 16), width=8)
     out = model(torch.randn(2, 3, 16, 16))
     assert {n: tuple(o.shape) for n, o in out.outputs.items()} == SHAPES
     assert out.z.requires_grad and out.z.shape[0] == 2
@@ -79,7 +79,7 @@ def test_trainer_adds_auxiliary_losses_and_keeps_plain_models_unchanged():
 def test_a_few_steps_lower_every_task_loss(name):
     torch.manual_seed(0)
     data = make_scenes(32, seed=2, size=16)
-    trainer = Trainer(MODELS[name](SCENE_TASKS, width=8), lr=3e-3, batch_size=32, device="cpu")
+    trainer = Trainer(MODELS[name].build(SCENE_TASKS, (3, 16, 16), width=8), lr=3e-3, batch_size=32, device="cpu")
     first = trainer.train_step(data.x, data.targets).losses
     for _ in range(25):
         last = trainer.train_step(data.x, data.targets).losses

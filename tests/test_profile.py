@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from mtlkit.models import MODELS, HardSharing
+from mtlkit.models import MODELS, Architecture, HardSharing
 from mtlkit.profile import (Setting, count_parameters, default_settings, forward_flops, profile_model,
                             profile_registry, time_forward)
 from mtlkit.tasks import TaskSet, regression
@@ -57,9 +57,12 @@ def test_profile_registry_reports_models_that_fit_no_setting():
 
         def forward(self, x):
             raise RuntimeError("always fails")
-    setting = Setting("vec", TaskSet([regression("a")]), torch.randn(2, 3), targets={"a": torch.zeros(2, 1)})
-    profiles, skipped = profile_registry({"broken": Broken}, [setting], repeats=1, gpu=False)
+    setting = Setting("vec", "vector", TaskSet([regression("a")]), torch.randn(2, 3), targets={"a": torch.zeros(2, 1)})
+    registry = {"broken": Architecture(lambda tasks, in_dim: Broken(tasks), "vector"),
+                "an_image_model": Architecture(Broken, "image")}
+    profiles, skipped = profile_registry(registry, [setting], repeats=1, gpu=False)
     assert profiles == [] and "vec: RuntimeError: always fails" in skipped["broken"]
+    assert skipped["an_image_model"] == "no setting with image inputs"
 
 
 @pytest.mark.cuda

@@ -3,6 +3,7 @@ on planted groups, which every method must recover."""
 from __future__ import annotations
 
 import copy
+import types
 
 import pytest
 import torch
@@ -67,6 +68,24 @@ def test_lookahead_affinity_is_one_sgd_step_on_one_task_then_a_loss_ratio():
                 p -= lr * g
             after = data.tasks.losses(twin(data.x).outputs, data.targets)
         torch.testing.assert_close(Z[i], 1 - after / losses.detach(), msg=name)
+
+
+def with_auxiliary_losses(model):
+    """The model with a per-task auxiliary term aux_t = 0.5 ||W_t||² on its own head (like PAD-Net's deep supervision)."""
+    def auxiliary_losses(self, targets):
+        return torch.stack([0.5 * self.heads[n].weight.pow(2).sum() for n in self.tasks])
+    model.auxiliary_losses = types.MethodType(auxiliary_losses, model)
+    return model
+
+
+def test_lookahead_compares_the_training_loss_vector_auxiliary_terms_included():
+    data = with_duplicate()
+    model = with_auxiliary_losses(model_for(data))
+    losses, _ = model.loss_vector(data.x, data.targets)
+    plain = data.tasks.losses(model(data.x).outputs, data.targets)
+    assert (losses - plain).abs().min() > 0.05          # the auxiliary terms are not negligible
+    Z = lookahead_affinity(model, data.x, data.targets, lr=1e-9)
+    assert Z.abs().max() < 1e-6   # a vanishing step changes no loss: before and after are the same quantity
 
 
 def test_a_duplicate_task_has_the_highest_affinity():

@@ -67,7 +67,7 @@ def test_shared_parameters_are_the_trunks_of_groups_with_two_or_more_tasks():
 
 
 def test_registered_and_trains_with_a_gradient_balancer():
-    model = MODELS["branched"](TASKS, in_dim=5, groups=GROUPS, widths=(8, 4))
+    model = MODELS["branched"].build(TASKS, (5,), groups=GROUPS, widths=(8, 4))
     trainer = M.Trainer(model, M.make_balancer("pcgrad", on="z"), lr=1e-2, batch_size=8, device="cpu")
     before = trainer.evaluate(data())
     trainer.fit(data(), steps=30)

@@ -4,8 +4,9 @@ import math
 import pytest
 import torch
 
-from mtlkit import HardSharing, seed_everything
+from mtlkit import HardSharing, NonFiniteError, seed_everything
 from mtlkit.data import correlated_regression
+from mtlkit.train import Callback
 from mtlkit.schedule import SCHEDULES, ScheduledTrainer, TaskSchedule, epoch_progress, split_by_task
 
 SIZES = {"big": 900, "mid": 90, "small": 10}
@@ -88,6 +89,32 @@ def trainer_for(parts, kind, seed=0, **kwargs):
     model = HardSharing.mlp(correlated_regression(4, 0.9, dim=8, num_tasks=3).tasks, in_dim=8, widths=(16,))
     schedule = TaskSchedule({n: len(d) for n, d in parts.items()}, kind, **kwargs)
     return ScheduledTrainer(model, parts, schedule, lr=1e-2, batch_size=16, seed=seed, device="cpu")
+
+
+def test_a_nan_gradient_stops_the_schedule_before_any_update_naming_the_task():
+    _, _, parts = make_setup()
+    tr = trainer_for(parts, "uniform")
+    tr.model.heads["t2"].weight.register_hook(lambda g: torch.full_like(g, float("nan")))
+    snapshots = []
+
+    class Snapshot(Callback):
+        def on_step(self, trainer, result):
+            snapshots.append([p.detach().clone() for p in trainer.model.parameters()])
+
+    tr.trainer.callbacks.append(Snapshot())
+    snapshots.append([p.detach().clone() for p in tr.model.parameters()])
+    with pytest.raises(NonFiniteError, match="non-finite gradient w.r.t. the model parameters for task t2"):
+        tr.fit(steps=60)   # uniform over three tasks: t2 is drawn within 60 steps
+    assert all(torch.equal(a, b) for a, b in zip(snapshots[-1], tr.model.parameters()))  # as after the last good step
+    assert "t2" not in tr.history.tasks and len(tr.history.tasks) == len(snapshots) - 1
+
+
+def test_a_scheduled_step_trains_the_models_auxiliary_term_for_its_task():
+    _, _, parts = make_setup()
+    tr = trainer_for(parts, "uniform")
+    tr.model.auxiliary_losses = lambda targets: torch.tensor([1.0, 2.0, 3.0])
+    loss = tr.train_step("t3")
+    assert loss > 3.0 and tr.trainer.history["loss"][-1] == [loss]   # L_3 + aux_3, recorded by the Trainer
 
 
 def test_one_step_moves_only_the_drawn_tasks_head():

@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 import torch
 
@@ -172,3 +174,14 @@ def test_cuda_training_runs_and_matches_cpu_shapes():
     data, trainer = _setup(device="cuda")
     trainer.fit(data, steps=5)
     assert next(trainer.model.parameters()).is_cuda
+
+
+def test_run_is_the_one_loop_fit_consumes():
+    data, trainer = _setup()           # 256 examples, batch 32: 8 steps an epoch
+    ends = [r.epoch_end for r in itertools.islice(trainer.run(data), 20)]
+    assert ends == [k % 8 == 7 for k in range(20)]
+    assert trainer.epoch == 2 and len(trainer.history["epoch_loss"]) == 2   # ended as its last step was yielded
+    data2, fitted = _setup()
+    fitted.fit(data2, steps=20)        # the same loop, then the partial third epoch is closed
+    assert fitted.epoch == 3 and fitted.history["loss"] == trainer.history["loss"]
+    assert fitted.history["epoch_loss"][:2] == trainer.history["epoch_loss"]

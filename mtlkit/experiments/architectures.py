@@ -15,19 +15,13 @@ from __future__ import annotations
 import inspect
 from typing import Callable, Iterable, Sequence
 
-import torch
-
 from ..config import seed_everything
 from ..data.base import MultiTaskDataset
 from ..data.synthetic import correlated_regression
+from ..models import MODELS, build_architecture
+from ..models.base import MultiTaskModel
 from ..train import Callback, StepResult, Trainer
 from .transfer import TransferSetup
-from ..models import MODELS
-from ..models.base import MultiTaskModel
-from ..models.crosstalk import CrossStitch, Sluice
-from ..models.experts import GatedExperts
-from ..models.learned import AdaShare, LearnedBranching
-from ..models.sharing import SoftSharing
 
 
 def regression_split(rho: float, seed: int = 0, setup: TransferSetup = TransferSetup()
@@ -40,10 +34,7 @@ def regression_split(rho: float, seed: int = 0, setup: TransferSetup = TransferS
 def build(name: str, train: MultiTaskDataset, seed: int = 0, **model_kwargs) -> MultiTaskModel:
     """The architecture registered as ``name``, sized for ``train``'s inputs (seeded initialisation)."""
     seed_everything(seed)
-    if train.x.dim() == 2:
-        return MODELS[name](train.tasks, in_dim=train.x.shape[1], **model_kwargs)
-    channels, size = train.x.shape[1], train.x.shape[-1]
-    return MODELS[name](train.tasks, in_channels=channels, image_size=size, **model_kwargs)
+    return build_architecture(name, train.tasks, train.x.shape[1:], **model_kwargs)
 
 
 def train_architecture(name: str, train: MultiTaskDataset, steps: int, seed: int = 0, lr: float = 3e-3,
@@ -59,7 +50,7 @@ def train_architecture(name: str, train: MultiTaskDataset, steps: int, seed: int
 
 def describe(name: str) -> str:
     """The first line of the docstring of the architecture registered as ``name``."""
-    make = MODELS[name]
+    make = MODELS[name].factory
     make = getattr(make, "func", make)  # functools.partial
     owner = getattr(make, "__self__", make)  # classmethod constructors: the class
     doc = inspect.getdoc(owner) or ""
@@ -68,21 +59,7 @@ def describe(name: str) -> str:
 
 def internals(model: MultiTaskModel) -> dict[str, float]:
     """Named numbers that say how much the tasks share in ``model`` ({} where it learns none)."""
-    tasks = list(model.tasks)
-    if isinstance(model, CrossStitch):  # α_ij per unit: how much task i's stream takes from task j's
-        return {f"unit {u + 1}: α[{tasks[i]}←{tasks[j]}]": float(a[i, j])
-                for u, a in enumerate(model.alphas()) for i in range(len(tasks)) for j in range(len(tasks))}
-    if isinstance(model, Sluice):
-        return {f"β[{t}, layer {l + 1}]": float(b) for t, row in zip(tasks, model.betas()) for l, b in enumerate(row)}
-    if isinstance(model, GatedExperts) and model.last_gates:
-        return {f"gate {t} → expert {e + 1}": float(g) for t, u in model.gate_usage().items() for e, g in enumerate(u)}
-    if isinstance(model, AdaShare):
-        return {f"keep[{t}, block {l + 1}]": float(p) for t, row in zip(tasks, model.policy()) for l, p in enumerate(row)}
-    if isinstance(model, LearnedBranching):
-        return {f"E[split depth] {t}": float(k) for t, k in zip(tasks, model.expected_split().detach())}
-    if isinstance(model, SoftSharing):
-        return {"tower distance Ω": float(model.penalty().detach())}
-    return {}
+    return model.sharing_summary()
 
 
 class Snapshots(Callback):

@@ -64,10 +64,38 @@ class MultiTaskModel(nn.Module):
         shared = self.shared_parameters()
         return shared[-1:] if shared else []
 
+    def loss_vector(self, x: Tensor, targets: Mapping[str, Tensor], tasks: Sequence[str] | None = None
+                    ) -> tuple[Tensor, MTLOutput]:
+        """The loss vector on one batch, auxiliary terms included, and the forward pass's output.
+
+        L_t + aux_t for every task t (``tasks=None``: all, and ``targets`` must hold
+        exactly the model's tasks) or for the tasks named (a batch labelled for some
+        tasks only, as in task scheduling), in that order. Everything that needs a
+        model's losses (the Trainer, TAG's lookahead, affinity measurements) asks
+        this method, so they all compare the same quantity.
+        """
+        output = self(x)
+        if not isinstance(output, MTLOutput):
+            raise TypeError(f"{type(self).__name__}.forward must return an MTLOutput, got {type(output).__name__}")
+        if tasks is None:
+            self.tasks.check_targets(targets)
+            names = list(self.tasks)
+        else:
+            names = list(tasks)
+            missing = [n for n in names if n not in targets]
+            if missing or not names:
+                raise KeyError(f"no targets for task(s) {missing or names} in this batch (it has {list(targets)})")
+        losses = torch.stack([self.tasks[n].loss(output.outputs[n], targets[n]) for n in names])
+        aux = self.auxiliary_losses(targets)
+        if aux is not None:
+            losses = losses + aux[[self.tasks.index(n) for n in names]]
+        return losses, output
+
     def auxiliary_losses(self, targets: Mapping[str, Tensor]) -> Tensor | None:
         """Extra per-task loss terms (T,) from the last forward pass (deep supervision, PAD-Net), or None.
 
-        The Trainer adds them to the task losses, so task t trains on L_t + aux_t.
+        :meth:`loss_vector` adds them to the task losses, so task t trains on L_t + aux_t.
+        ``targets`` may hold only some tasks (task scheduling); terms of the others are not read.
         """
         return None
 
@@ -77,6 +105,15 @@ class MultiTaskModel(nn.Module):
         The Trainer adds its gradient to every step's update, after the balancer's.
         """
         return None
+
+    def sharing_summary(self) -> dict[str, float]:
+        """Named numbers that say what this model learned about sharing ({} where it learns nothing about it).
+
+        Architectures that learn how much to share override it (cross-stitch α,
+        sluice β, expert gates, AdaShare's policy, learned split depths, the
+        soft-sharing distance); panels and snapshots read it without knowing the class.
+        """
+        return {}
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -102,6 +102,12 @@ class CrossStitch(CrossTalkModel):
         """The α matrices (units, T, T), detached: row i says how task i's stream mixes the others."""
         return torch.stack([u.alpha.detach() for u in self.units])
 
+    def sharing_summary(self) -> dict[str, float]:
+        """α_ij per unit: how much task i's stream takes from task j's."""
+        tasks = list(self.tasks)
+        return {f"unit {u + 1}: α[{tasks[i]}←{tasks[j]}]": float(a[i, j])
+                for u, a in enumerate(self.alphas()) for i in range(len(tasks)) for j in range(len(tasks))}
+
 
 class NDDRUnit(nn.Module):
     """Per task: concatenate the T streams along channels, 1×1 conv (or linear) back to C, BN, ReLU."""
@@ -214,3 +220,7 @@ class Sluice(MultiTaskModel):
     def betas(self) -> Tensor:
         """The layer mixes β (T, L), detached."""
         return torch.stack([self.beta[n].detach() for n in self.tasks])
+
+    def sharing_summary(self) -> dict[str, float]:
+        """β per task and layer: how much each layer's output feeds the task's prediction."""
+        return {f"β[{t}, layer {k + 1}]": float(b) for t, row in zip(self.tasks, self.betas()) for k, b in enumerate(row)}

@@ -54,6 +54,12 @@ class GatedExperts(MultiTaskModel):
             raise RuntimeError(f"{type(self).__name__}.gate_usage needs a forward pass first")
         return {n: g.mean(0) for n, g in self.last_gates.items()}
 
+    def sharing_summary(self) -> dict[str, float]:
+        """Each task's mean gate weight per expert over the last batch ({} before any forward pass)."""
+        if not self.last_gates:
+            return {}
+        return {f"gate {t} → expert {e + 1}": float(g) for t, u in self.gate_usage().items() for e, g in enumerate(u)}
+
 
 class MMoE(GatedExperts):
     """Multi-gate mixture-of-experts: shared experts, one softmax gate per task (see module docstring).

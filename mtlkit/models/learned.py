@@ -81,6 +81,10 @@ class AdaShare(MultiTaskModel):
         """α (T, L), detached: rows are tasks, columns blocks; what :meth:`forward` uses at evaluation is α ≥ ½."""
         return self.keep_probabilities().detach()
 
+    def sharing_summary(self) -> dict[str, float]:
+        """Each task's probability of executing each block."""
+        return {f"keep[{t}, block {k + 1}]": float(p) for t, row in zip(self.tasks, self.policy()) for k, p in enumerate(row)}
+
     def forward(self, x: Tensor) -> MTLOutput:
         self.check_input(x, self.in_shape)
         logits = self._stacked_logits()
@@ -89,7 +93,7 @@ class AdaShare(MultiTaskModel):
         else:
             u = (logits[..., 0] >= logits[..., 1]).to(logits.dtype)
         h0 = self.stem(x)
-        T, B = len(self.tasks), x.shape[0]
+        T = len(self.tasks)
         h = h0.unsqueeze(0).expand(T, *h0.shape)
         for l, block in enumerate(self.blocks):
             out = block(h.flatten(0, 1)).view_as(h)
@@ -156,6 +160,10 @@ class LearnedBranching(MultiTaskModel):
         """E[k_t] (T,) with gradients: how many layers each task shares, in expectation."""
         p = self.split_probabilities()
         return p @ torch.arange(p.shape[1], dtype=p.dtype, device=p.device)
+
+    def sharing_summary(self) -> dict[str, float]:
+        """Each task's expected split depth (how many layers it shares)."""
+        return {f"E[split depth] {t}": float(k) for t, k in zip(self.tasks, self.expected_split().detach())}
 
     def forward(self, x: Tensor) -> MTLOutput:
         self.check_input(x, self.in_shape)

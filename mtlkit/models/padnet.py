@@ -151,10 +151,12 @@ class PADNet(MultiTaskModel):
         return MTLOutput({n: self.heads[n](distilled[n]) for n in self.tasks}, z)
 
     def auxiliary_losses(self, targets: Mapping[str, Tensor]) -> Tensor:
-        """(T,) deep-supervision terms λ L_t(P_t^i, y_t) of the last forward pass, in task order."""
+        """(T,) deep-supervision terms λ L_t(P_t^i, y_t) of the last forward pass, in task order (0 without y_t)."""
         if not self.intermediate:
             raise RuntimeError("PADNet.auxiliary_losses needs a forward pass first")
-        return self.aux_weight * self.tasks.losses(self.intermediate, targets)
+        return self.aux_weight * torch.stack([
+            self.tasks[n].loss(self.intermediate[n], targets[n]) if n in targets else self.intermediate[n].new_zeros(())
+            for n in self.tasks])
 
 
 __all__ = ["DenseHardSharing", "DenseTrunk", "PADNet", "conv_block", "dense_head"]

@@ -154,6 +154,10 @@ class SoftSharing(HardSharing):
         return cls(tasks, lenet_body(in_channels, image_size=image_size), linear_head(50),
                    (in_channels, image_size, image_size), penalty, strength)
 
+    def sharing_summary(self) -> dict[str, float]:
+        """Ω, the towers' distance under the chosen penalty."""
+        return {"tower distance Ω": float(self.penalty().detach())}
+
     def penalty(self) -> Tensor:
         """Ω: how far apart the towers are (0 when all towers are equal under the L2 penalty)."""
         towers = [dict(self.towers[n].named_parameters()) for n in self.tasks]

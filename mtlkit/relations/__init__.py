@@ -12,7 +12,7 @@ Grouping under a budget of k networks: :mod:`~mtlkit.relations.grouping` (exhaus
 branch-and-bound, greedy); the chosen groups train as a
 :class:`mtlkit.models.branched.BranchedNetwork` (:mod:`~mtlkit.relations.networks`).
 """
-from .base import Affinity, AveragedAffinity, fit_readout, task_losses
+from .base import Affinity, AveragedAffinity, fit_readout
 from .gradient import GradientCosineAffinity, gradient_cosine
 from .grouping import (BudgetError, Grouping, affinity_values, branch_and_bound, exhaustive_search, greedy_search,
                        select_groups)
@@ -26,5 +26,5 @@ __all__ = ["Affinity", "AveragedAffinity", "BudgetError", "GradientCosineAffinit
            "GroupingFit", "TAGAffinity", "TransferMatrix", "affinity_values", "branch_and_bound", "exhaustive_search",
            "fit_grouping", "fit_readout", "gradient_cosine", "greedy_search", "group_fitter", "groups_up_to",
            "lookahead_affinity", "one_per_task", "random_probe", "select_groups", "task2vec_affinity",
-           "task2vec_distance", "task_embeddings", "task_losses", "train_groups", "trainings_needed",
+           "task2vec_distance", "task_embeddings", "train_groups", "trainings_needed",
            "transfer_matrix"]

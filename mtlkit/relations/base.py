@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ..data.base import MultiTaskDataset
-from ..models.base import MTLOutput, MultiTaskModel
+from ..models.base import MultiTaskModel
 from ..train import Callback, StepResult, Trainer
 from .grouping import ValueFn, affinity_values
 
@@ -39,16 +39,6 @@ class Affinity:
     def values(self) -> ValueFn:
         """v_j(g) = mean affinity onto j from its partners in g (the values that ``select_groups`` maximises)."""
         return affinity_values(self.matrix)
-
-
-def task_losses(model: MultiTaskModel, x: Tensor, targets: Mapping[str, Tensor]) -> Tensor:
-    """The (T,) loss vector of ``model`` on one batch, auxiliary terms included (as the Trainer computes it)."""
-    output = model(x)
-    if not isinstance(output, MTLOutput):
-        raise TypeError(f"{type(model).__name__}.forward must return an MTLOutput, got {type(output).__name__}")
-    losses = model.tasks.losses(output.outputs, targets)
-    aux = model.auxiliary_losses(targets)
-    return losses if aux is None else losses + aux
 
 
 def shared_or_fail(model: MultiTaskModel, what: str) -> list[torch.nn.Parameter]:
@@ -136,4 +126,4 @@ def fit_readout(features: Tensor, target: Tensor, task, steps: int = 300, lr: fl
         optimizer.step()
     return head
 
-__all__ = ["Affinity", "AveragedAffinity", "fit_readout", "shared_or_fail", "task_losses"]
+__all__ = ["Affinity", "AveragedAffinity", "fit_readout", "shared_or_fail"]

@@ -18,13 +18,13 @@ from torch import Tensor
 from ..grads import check_finite_gradients, cosine_matrix, task_gradients
 from ..models.base import MultiTaskModel
 from ..train import Trainer
-from .base import AveragedAffinity, shared_or_fail, task_losses
+from .base import AveragedAffinity, shared_or_fail
 
 
 def gradient_cosine(model: MultiTaskModel, x: Tensor, targets: Mapping[str, Tensor]) -> Tensor:
     """C (T, T): cosines between the tasks' gradients on the shared parameters, on one batch."""
     shared = shared_or_fail(model, "gradient-cosine affinity")
-    G = task_gradients(task_losses(model, x, targets), shared, retain_graph=False)
+    G = task_gradients(model.loss_vector(x, targets)[0], shared, retain_graph=False)
     check_finite_gradients(G, model.tasks)
     return cosine_matrix(G)
 

@@ -33,7 +33,7 @@ from ..data.base import MultiTaskDataset
 from ..grads import check_finite_gradients, task_gradients
 from ..models.base import MultiTaskModel
 from ..train import Trainer
-from .base import AveragedAffinity, shared_or_fail, task_losses
+from .base import AveragedAffinity, shared_or_fail
 
 
 def lookahead_affinity(model: MultiTaskModel, x: Tensor, targets: Mapping[str, Tensor], lr: float) -> Tensor:
@@ -41,7 +41,7 @@ def lookahead_affinity(model: MultiTaskModel, x: Tensor, targets: Mapping[str, T
     if not lr > 0:
         raise ValueError(f"lookahead learning rate must be positive, got {lr}")
     shared = shared_or_fail(model, "TAG lookahead affinity")
-    losses = task_losses(model, x, targets)
+    losses = model.loss_vector(x, targets)[0]
     G = task_gradients(losses, shared, retain_graph=False)  # (T, P)
     check_finite_gradients(G, model.tasks)
     names = {id(p): n for n, p in model.named_parameters()}
@@ -56,10 +56,22 @@ def lookahead_affinity(model: MultiTaskModel, x: Tensor, targets: Mapping[str, T
     return torch.stack(rows)
 
 
+class _LossVector(torch.nn.Module):
+    """The model's loss vector as a module's forward, so functional_call can run it with moved parameters."""
+
+    def __init__(self, model: MultiTaskModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor, targets: Mapping[str, Tensor]) -> Tensor:
+        return self.model.loss_vector(x, targets)[0]
+
+
 def _losses_with(model: MultiTaskModel, params: dict[str, Tensor], x: Tensor, targets: Mapping[str, Tensor]
                  ) -> Tensor:
-    output = functional_call(model, params, (x,), strict=False)
-    return model.tasks.losses(output.outputs, targets)
+    """The same loss vector as training (auxiliary terms included) with some parameters replaced."""
+    moved = {f"model.{name}": value for name, value in params.items()}
+    return functional_call(_LossVector(model), moved, (x, targets), strict=False)
 
 
 class TAGAffinity(AveragedAffinity):

@@ -23,7 +23,7 @@ from .style import STEP_AXIS, task_color
 
 def vector_architectures() -> list[str]:
     """Registered architectures that take vector inputs (``in_dim``)."""
-    return [n for n in MODELS if "in_dim" in inspect.signature(MODELS[n]).parameters]
+    return [n for n in MODELS if MODELS[n].inputs == "vector"]
 
 
 class ArchitecturePanel:
@@ -75,13 +75,13 @@ class ArchitecturePanel:
         if runner is not None:
             runner.pause()
         name = self.architecture.value
-        params = inspect.signature(MODELS[name]).parameters
+        params = inspect.signature(MODELS[name].factory).parameters   # which optional knobs it has
         self.split.disabled = "split" not in params
         kwargs = {k: v for k, v in (("widths", self.setup.widths), ("split", self.split.value)) if k in params}
         self.train_data, self.test_data = regression_split(self.rho.value, self.seed, self.setup)
         self.trainer = Trainer(build(name, self.train_data, self.seed, **kwargs), lr=self.setup.lr,
                                batch_size=self.setup.batch_size, seed=self.seed, device=self.device)
-        self._stream = self.train_data.to(self.trainer.device).stream(self.setup.batch_size, self.trainer.generator)
+        self._steps = self.trainer.run(self.train_data)   # the Trainer's one loop, a step at a time
         self.steps_seen: list[int] = []
         self.mse: dict[str, list[float]] = {n: [] for n in self.train_data.tasks}
         self.inside: dict[str, list[float]] = {}
@@ -105,7 +105,7 @@ class ArchitecturePanel:
 
     # -- worker -------------------------------------------------------------
     def _step(self) -> bool:
-        self.trainer.train_step(*next(self._stream))
+        next(self._steps)
         if self.trainer.step_count % self.eval_every == 0:
             self._measure()
         return self.trainer.step_count < self._target

@@ -241,10 +241,7 @@ class TrainingPanel:
         self.trainer.lr = self.lr.value
         self.monitor.clear()
         self.trainer.callbacks.append(self.monitor)
-        self.data = self.train_data.to(self.trainer.device)
-        self._batches = iter(())
-        self._epoch_totals, self._epoch_count = torch.zeros(len(self.task_names)), 0
-        self._epoch_started = False
+        self._steps = self.trainer.run(self.train_data, self.val_data)   # the Trainer's one loop, a step at a time
         self._state = "ready"
         self._refresh()
 
@@ -283,22 +280,8 @@ class TrainingPanel:
         self.runner.between_steps(lambda: setattr(self.trainer, "lr", lr))
 
     # -- worker ---------------------------------------------------------------------
-    def _next_batch(self):
-        batch = next(self._batches, None)
-        if batch is None:
-            if self._epoch_started:
-                self.trainer._end_epoch(self._epoch_totals / max(self._epoch_count, 1), self.val_data)
-            self._batches = self.data.batches(self.batch_size, self.trainer.generator)
-            self._epoch_totals, self._epoch_count = torch.zeros(len(self.task_names)), 0
-            self._epoch_started = True
-            batch = next(self._batches)
-        return batch
-
     def _step(self) -> bool:
-        x, y = self._next_batch()
-        result = self.trainer.train_step(x, y)
-        self._epoch_totals += result.losses * len(x)
-        self._epoch_count += len(x)
+        next(self._steps)
         return self._target is None or self.trainer.step_count < self._target
 
     # -- drawing --------------------------------------------------------------------
