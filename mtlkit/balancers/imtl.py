@@ -54,6 +54,4 @@ class IMTLG(GradientBalancer):
 
     name = "imtl_g"
     permutation_equivariant = True
-
-    def gram_weights(self, K: np.ndarray) -> np.ndarray:
-        return imtl_weights(K)
+    gram_weights = staticmethod(imtl_weights)

@@ -46,6 +46,4 @@ class UPGrad(GradientBalancer):
 
     name = "upgrad"
     permutation_equivariant = True
-
-    def gram_weights(self, K: np.ndarray) -> np.ndarray:
-        return upgrad_weights(K)
+    gram_weights = staticmethod(upgrad_weights)

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..tasks import Task, TaskSet
-from .base import MTLOutput, MultiTaskModel, bottleneck, params_of, probe_shapes
+from .base import MTLOutput, MultiTaskModel, block_outputs, bottleneck, params_of, probe_shapes
 from .sharing import BodyFactory, conv_body, flatten_head, linear_head, mlp_body
 
 
@@ -70,11 +70,7 @@ class MTAN(MultiTaskModel):
 
     def forward(self, x: Tensor) -> MTLOutput:
         self.check_input(x, self.in_shape)
-        feats, h = [], x
-        for block in self.trunk:
-            h = block(h)
-            feats.append(h)
-        z, feats = bottleneck(feats)
+        z, feats = bottleneck(block_outputs(self.trunk, x))
         outputs = {}
         for n in self.tasks:
             masks, p = [], None

@@ -140,6 +140,15 @@ def probe_shapes(blocks: Sequence[nn.Module], in_shape: tuple[int, ...]) -> list
     return shapes
 
 
+def block_outputs(blocks: Sequence[nn.Module], x: Tensor) -> list[Tensor]:
+    """The output of every block when ``blocks`` run in sequence on ``x`` (for per-stage attention or splits)."""
+    outputs = []
+    for block in blocks:
+        x = block(x)
+        outputs.append(x)
+    return outputs
+
+
 def bottleneck(features: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
     """Join shared features into one z (B, P) and return z with views of it shaped like ``features``.
 
@@ -169,5 +178,5 @@ def requires_representation(output: MTLOutput, model: nn.Module) -> Tensor:
     return z
 
 
-__all__ = ["MTLOutput", "MultiTaskModel", "bottleneck", "flat_size", "iter_named_shared", "params_of", "probe_shapes",
+__all__ = ["MTLOutput", "MultiTaskModel", "block_outputs", "bottleneck", "flat_size", "iter_named_shared", "params_of", "probe_shapes",
            "requires_representation"]

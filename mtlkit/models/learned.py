@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..tasks import Task, TaskSet
-from .base import MTLOutput, MultiTaskModel, bottleneck, params_of
+from .base import MTLOutput, MultiTaskModel, block_outputs, bottleneck, params_of
 from .sharing import linear_head, mlp_body
 
 
@@ -167,11 +167,7 @@ class LearnedBranching(MultiTaskModel):
 
     def forward(self, x: Tensor) -> MTLOutput:
         self.check_input(x, self.in_shape)
-        trunk, s = [], x
-        for block in self.trunk:
-            s = block(s)
-            trunk.append(s)
-        z, trunk = bottleneck(trunk)
+        z, trunk = bottleneck(block_outputs(self.trunk, x))
         p = self.split_probabilities()
         still_shared = p.flip(1).cumsum(1).flip(1)[:, 1:]  # (T, L): c_t^l = P(k ≥ l), l = 1..L
         outputs = {}
