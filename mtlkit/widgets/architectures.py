@@ -17,7 +17,7 @@ from ..models import MODELS
 from ..experiments.architectures import build, internals, regression_split
 from ..train import Trainer
 from ..experiments.transfer import TransferSetup
-from .live import LiveRunner
+from .live import TrainStopReset
 from .style import STEP_AXIS, task_color
 
 
@@ -26,7 +26,7 @@ def vector_architectures() -> list[str]:
     return [n for n in MODELS if MODELS[n].inputs == "vector"]
 
 
-class ArchitecturePanel:
+class ArchitecturePanel(TrainStopReset):
     """Architecture dropdown, ρ and split-depth sliders, Train / Stop / Reset, two live plots."""
 
     def __init__(self, name: str = "cross_stitch", rho: float = 0.0, split: int = 2, steps: int = 600,
@@ -37,10 +37,7 @@ class ArchitecturePanel:
                                  continuous_update=False)
         self.split = W.IntSlider(value=split, min=0, max=len(setup.widths), description="split depth",
                                  continuous_update=False)
-        self.train_button = W.Button(description="Train", button_style="success", icon="play")
-        self.stop_button = W.Button(description="Stop", icon="pause")
-        self.reset_button = W.Button(description="Reset", icon="refresh")
-        self.status = W.HTML()
+        buttons = self._controls()
         # One FigureWidget with two subplots: each FigureWidget ships plotly's ~5 MB JavaScript bundle.
         self.figure = go.FigureWidget(make_subplots(
             1, 2, subplot_titles=["test MSE per task", "what the architecture learns to share"]))
@@ -48,14 +45,9 @@ class ArchitecturePanel:
         self.figure.update_xaxes(title_text=STEP_AXIS)
         self.figure.update_yaxes(title_text="test MSE", row=1, col=1)
         self.figure.update_yaxes(title_text="value", row=1, col=2)
-        self.train_button.on_click(lambda _: self.train())
-        self.stop_button.on_click(lambda _: self.stop())
-        self.reset_button.on_click(lambda _: self.reset())
         for control in (self.architecture, self.rho, self.split):
             control.observe(lambda _: self.reset(), names="value")
-        self.widget = W.VBox([W.HBox([self.architecture, self.rho, self.split]),
-                              W.HBox([self.train_button, self.stop_button, self.reset_button]), self.status,
-                              self.figure])
+        self.widget = W.VBox([W.HBox([self.architecture, self.rho, self.split]), buttons, self.status, self.figure])
         self.reset()
 
     @property
@@ -64,16 +56,10 @@ class ArchitecturePanel:
         return {"mse": tuple(t for t in self.figure.data if t.xaxis in (None, "x")),
                 "inside": tuple(t for t in self.figure.data if t.xaxis == "x2")}
 
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
-
     # -- actions ----------------------------------------------------------
     def reset(self) -> None:
         """New data and a fresh model for the current choices; clear both plots."""
-        runner = getattr(self, "runner", None)
-        if runner is not None:
-            runner.pause()
+        self._restart()
         name = self.architecture.value
         params = inspect.signature(MODELS[name].factory).parameters   # which optional knobs it has
         self.split.disabled = "split" not in params
@@ -85,30 +71,16 @@ class ArchitecturePanel:
         self.steps_seen: list[int] = []
         self.mse: dict[str, list[float]] = {n: [] for n in self.train_data.tasks}
         self.inside: dict[str, list[float]] = {}
-        self.runner = LiveRunner(self._step, self._refresh, on_state=self._show_state)
-        self._target = 0
         self._measure()
         self._refresh()
         self._show_state("ready")
 
-    def train(self) -> None:
-        """Train in the background until ``steps`` more steps are done (or Stop)."""
-        self._target = self.trainer.step_count + self.steps
-        self.runner.play()
+    @property
+    def step_count(self) -> int:
+        return self.trainer.step_count
 
-    def stop(self) -> None:
-        self.runner.pause()
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until the background training ends (for scripts and tests)."""
-        self.runner.wait(timeout)
-
-    # -- worker -------------------------------------------------------------
-    def _step(self) -> bool:
+    def advance(self) -> None:
         next(self._steps)
-        if self.trainer.step_count % self.eval_every == 0:
-            self._measure()
-        return self.trainer.step_count < self._target
 
     def _measure(self) -> None:
         scores = self.trainer.evaluate(self.test_data)
@@ -132,7 +104,3 @@ class ArchitecturePanel:
                                         row=1, col=2)
         last = ", ".join(f"{n}: {ys[-1]:.3f}" for n, ys in self.mse.items())
         self.status.value = f"{self.architecture.value} · step {self.trainer.step_count} · test MSE {last}"
-
-    def _show_state(self, state: str) -> None:
-        if state.startswith("error"):
-            self.status.value = f"<b style='color:#b00'>{state}</b>"

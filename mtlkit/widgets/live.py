@@ -125,3 +125,64 @@ class LiveRunner:
                 self._apply_pending()
         with self._lock:
             self._refresh()
+
+
+class TrainStopReset:
+    """What the Train / Stop / Reset panels share (notebooks 01 and 02).
+
+    Train runs ``steps`` more training steps in the background and measures every
+    ``eval_every`` steps; Stop pauses; Reset (in the subclass) builds fresh models.
+    A subclass defines ``reset()``, ``step_count``, ``advance()`` (one training step),
+    ``_measure()`` and ``_refresh()``, and calls :meth:`_controls` and :meth:`_restart`.
+    """
+
+    steps: int
+    eval_every: int
+    status: "object"
+    runner: LiveRunner
+
+    def _controls(self):
+        """The Train, Stop and Reset buttons (wired) and the status line."""
+        import ipywidgets as W
+        self.train_button = W.Button(description="Train", button_style="success", icon="play")
+        self.stop_button = W.Button(description="Stop", icon="pause")
+        self.reset_button = W.Button(description="Reset", icon="refresh")
+        self.status = W.HTML()
+        self.train_button.on_click(lambda _: self.train())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.reset_button.on_click(lambda _: self.reset())
+        return W.HBox([self.train_button, self.stop_button, self.reset_button])
+
+    def _restart(self) -> None:
+        """Pause a running worker and start a fresh runner (at the start of ``reset``)."""
+        runner = getattr(self, "runner", None)
+        if runner is not None:
+            runner.pause()
+        self.runner = LiveRunner(self._step, self._refresh, on_state=self._show_state)
+        self._target = 0
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
+    def train(self) -> None:
+        """Train in the background until ``steps`` more steps are done (or Stop)."""
+        self._target = self.step_count + self.steps
+        self.runner.play()
+
+    def stop(self) -> None:
+        self.runner.pause()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the background training ends (for scripts and tests)."""
+        self.runner.wait(timeout)
+
+    def _step(self) -> bool:
+        self.advance()
+        if self.step_count % self.eval_every == 0:
+            self._measure()
+        return self.step_count < self._target
+
+    def _show_state(self, state: str) -> None:
+        if state.startswith("error"):
+            self.status.value = f"<b style='color:#b00'>{state}</b>"

@@ -12,13 +12,13 @@ import plotly.graph_objects as go
 
 from ..metrics import relative_gain
 from ..experiments.transfer import SharingComparison, TransferSetup
-from .live import LiveRunner
+from .live import TrainStopReset
 from .style import STEP_AXIS, task_color
 
 MODELS = ("shared", "separate")
 
 
-class TransferPanel:
+class TransferPanel(TrainStopReset):
     """Widgets that train :class:`mtlkit.experiments.transfer.SharingComparison` live.
 
     ``steps`` is how far one press of Train goes; the test loss is measured
@@ -32,37 +32,21 @@ class TransferPanel:
                                  continuous_update=False)
         self.split = W.IntSlider(value=split, min=1, max=len(setup.widths), description="split depth",
                                  continuous_update=False)
-        self.train_button = W.Button(description="Train", button_style="success", icon="play")
-        self.stop_button = W.Button(description="Stop", icon="pause")
-        self.reset_button = W.Button(description="Reset", icon="refresh")
-        self.status = W.HTML()
+        buttons = self._controls()
         self.figure = go.FigureWidget(layout=dict(
             height=360, xaxis_title=STEP_AXIS, yaxis_title="test MSE (log scale)", yaxis_type="log",
             legend_title="task · model", margin=dict(l=60, r=20, t=30, b=50)))
-        self.train_button.on_click(lambda _: self.train())
-        self.stop_button.on_click(lambda _: self.stop())
-        self.reset_button.on_click(lambda _: self.reset())
         self.rho.observe(lambda _: self.reset(), names="value")
         self.split.observe(lambda _: self.reset(), names="value")
-        self.widget = W.VBox([W.HBox([self.rho, self.split]),
-                              W.HBox([self.train_button, self.stop_button, self.reset_button]),
-                              self.status, self.figure])
+        self.widget = W.VBox([W.HBox([self.rho, self.split]), buttons, self.status, self.figure])
         self.reset()
-
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
 
     # -- actions ----------------------------------------------------------
     def reset(self) -> None:
         """New data and fresh models for the current slider values; clear the plot."""
-        runner = getattr(self, "runner", None)
-        if runner is not None:
-            runner.pause()
+        self._restart()
         self.run = SharingComparison(self.rho.value, self.split.value, self.seed, self.setup, self.device)
         self.curves: dict[tuple[str, str], tuple[list, list]] = {}
-        self.runner = LiveRunner(self._step, self._refresh, on_state=self._show_state)
-        self._target = 0
         names = list(self.run.tasks)
         with self.figure.batch_update():
             self.figure.data = []
@@ -77,24 +61,12 @@ class TransferPanel:
         self._refresh()
         self._show_state("ready")
 
-    def train(self) -> None:
-        """Train in the background until ``steps`` more steps are done (or Stop)."""
-        self._target = self.run.step_count + self.steps
-        self.runner.play()
+    @property
+    def step_count(self) -> int:
+        return self.run.step_count
 
-    def stop(self) -> None:
-        self.runner.pause()
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until the background training ends (for scripts and tests)."""
-        self.runner.wait(timeout)
-
-    # -- worker -------------------------------------------------------------
-    def _step(self) -> bool:
+    def advance(self) -> None:
         self.run.step()
-        if self.run.step_count % self.eval_every == 0:
-            self._measure()
-        return self.run.step_count < self._target
 
     def _measure(self) -> None:
         scores = self.run.evaluate()
@@ -112,7 +84,3 @@ class TransferPanel:
     def _last_gains(self) -> dict[str, float]:
         return {n: relative_gain(self.curves[("shared", n)][1][-1], self.curves[("separate", n)][1][-1],
                                  higher_is_better=False) for n in self.run.tasks}
-
-    def _show_state(self, state: str) -> None:
-        if state.startswith("error"):
-            self.status.value = f"<b style='color:#b00'>{state}</b>"
