@@ -3,7 +3,9 @@ import threading
 import pytest
 import torch
 
-from mtlkit.experiments.transfer import SharingComparison, TransferSetup, transfer_sweep
+from mtlkit.experiments.transfer import (SharingComparison, TransferSetup, mean_and_error, transfer_gains,
+                                        transfer_sweep)
+from mtlkit.models import HardSharing
 from mtlkit.widgets import LiveRunner
 from mtlkit.widgets.transfer import TransferPanel
 
@@ -44,6 +46,52 @@ def test_seeded_comparisons_reproduce():
 def test_sweep_keys_follow_rhos():
     out = transfer_sweep([1.0, 0.0], split=2, steps=5, setup=SMALL, device="cpu")
     assert list(out) == [1.0, 0.0] and all(isinstance(v, float) for v in out.values())
+
+
+def test_gains_per_seed_and_their_mean():
+    per_seed = transfer_gains([1.0, 0.0], split=2, steps=5, seeds=(0, 1), setup=SMALL, device="cpu")
+    assert list(per_seed) == [1.0, 0.0] and all(len(g) == 2 for g in per_seed.values())
+    mean = transfer_sweep([1.0, 0.0], split=2, steps=5, seeds=(0, 1), setup=SMALL, device="cpu")
+    assert mean == pytest.approx({rho: sum(g) / 2 for rho, g in per_seed.items()})
+
+
+def test_mean_and_error_is_the_standard_error_of_the_mean():
+    mean, error = mean_and_error([1.0, 2.0, 3.0, 6.0])
+    assert mean == pytest.approx(3.0) and error == pytest.approx(torch.tensor([1.0, 2, 3, 6]).std().item() / 2)
+    assert mean_and_error([4.0]) == (4.0, 0.0)
+    with pytest.raises(ValueError, match="at least one value"):
+        mean_and_error([])
+
+
+def test_default_setup_builds_the_registered_hard_sharing_mlp():
+    """Notebooks 02-09 train on TransferSetup(): its model is HardSharing.mlp, weight for weight."""
+    setup = TransferSetup()
+    train, _ = setup.data(0.5, seed=0)
+    for split in (0, 1, 2):
+        torch.manual_seed(0)
+        ours = setup.model(train.tasks, split)
+        torch.manual_seed(0)
+        registered = HardSharing.mlp(train.tasks, setup.dim, setup.widths, split=split)
+        assert [k for k in ours.state_dict()] == [k for k in registered.state_dict()]
+        assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), registered.state_dict().values()))
+
+
+def test_linear_bottleneck_has_no_relu_after_the_last_layer():
+    setup = TransferSetup(dim=8, widths=(16, 1), linear_bottleneck=True)
+    train, _ = setup.data(0.0, seed=0)
+    model = setup.model(train.tasks, split=2)
+    assert isinstance(model.trunk[-1], torch.nn.Linear) and isinstance(model.trunk[0][-1], torch.nn.ReLU)
+    z = model(train.x).z
+    assert z.shape == (len(train), 1) and (z < 0).any() and (z > 0).any()
+    separate = setup.model(train.tasks, split=0)
+    assert len(separate.trunk) == 0 and all(isinstance(t[-1], torch.nn.Linear) for t in separate.towers.values())
+
+
+def test_scale_and_number_of_sines_shape_the_labels():
+    linear = TransferSetup(n_train=4000, n_test=10, noise=0.0, scale=2.0, num_sines=0)
+    train, _ = linear.data(1.0, seed=0)
+    assert train.targets["t1"].std().item() == pytest.approx(2.0, rel=0.05)
+    torch.testing.assert_close(train.targets["t1"], train.targets["t2"])  # rho = 1, no noise: one function
 
 
 def test_panel_train_grows_the_plot_stop_and_reset():

@@ -17,7 +17,6 @@ from typing import Callable, Iterable, Sequence
 
 from ..config import seed_everything
 from ..data.base import MultiTaskDataset
-from ..data.synthetic import correlated_regression
 from ..models import MODELS, build_architecture
 from ..models.base import MultiTaskModel
 from ..train import Callback, StepResult, Trainer
@@ -27,8 +26,7 @@ from .transfer import TransferSetup
 def regression_split(rho: float, seed: int = 0, setup: TransferSetup = TransferSetup()
                      ) -> tuple[MultiTaskDataset, MultiTaskDataset]:
     """Train and test sets of the two-task regression with weight correlation ρ (seeded)."""
-    data = correlated_regression(setup.n_train + setup.n_test, rho, dim=setup.dim, noise=setup.noise, seed=seed)
-    return data.split(setup.n_train, setup.n_test, seed=seed)
+    return setup.data(rho, seed)
 
 
 def build(name: str, train: MultiTaskDataset, seed: int = 0, **model_kwargs) -> MultiTaskModel:

@@ -13,6 +13,12 @@ task i is its relative test-MSE improvement over the separate network,
     gain_i = (MSE_i^separate - MSE_i^shared) / MSE_i^separate × 100 %,
 
 positive for positive transfer and negative for negative transfer.
+
+Both tasks are labelled on the same inputs, each label with its own noise. At
+ρ = 1 a shared trunk therefore learns from two independent noisy labels of one
+function, which averages their noise ("statistical data amplification", Caruana
+1997, §3.1); the effect is large when each task has few examples and a network
+of its own would fit its noise.
 """
 from __future__ import annotations
 
@@ -20,11 +26,12 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+from torch import nn
 
 from ..config import seed_everything
 from ..data.synthetic import correlated_regression
 from ..metrics import relative_gain
-from ..models.sharing import HardSharing
+from ..models.sharing import BodyFactory, HardSharing, linear_head, mlp_body
 from ..tasks import TaskSet
 from ..train import Trainer
 
@@ -33,7 +40,18 @@ Scores = dict[str, dict[str, float]]
 
 @dataclass(frozen=True)
 class TransferSetup:
-    """The data and model sizes of the experiment (defaults chosen so both lessons show)."""
+    """The data and model sizes of an experiment on the two-task regression.
+
+    The defaults are the recipe the later notebooks (02-09) train on. Notebook 01
+    gives each task fewer, noisier examples (``n_train``, ``noise``, ``scale``) and a
+    one-unit linear bottleneck (``widths=(32, 1)``, ``linear_bottleneck=True``), so
+    that both transfer lessons stand out from the run-to-run noise.
+
+    ``scale`` is the norm of each task's weight vector w_t (the signal's size) and
+    ``num_sines`` the number m of sines in each label (how wiggly the function is);
+    ``linear_bottleneck`` leaves the last hidden layer without its ReLU, so a narrow
+    bottleneck cannot die (a dead ReLU unit makes a network predict a constant).
+    """
 
     n_train: int = 1000
     n_test: int = 2000
@@ -42,6 +60,27 @@ class TransferSetup:
     widths: tuple[int, ...] = (32, 4)
     lr: float = 3e-3
     batch_size: int = 32
+    scale: float = 1.0
+    num_sines: int = 10
+    linear_bottleneck: bool = False
+
+    def body(self) -> BodyFactory:
+        """The MLP's layers: Linear + ReLU per width (the last without ReLU if ``linear_bottleneck``)."""
+        if not self.linear_bottleneck:
+            return mlp_body(self.dim, self.widths)
+        hidden = mlp_body(self.dim, self.widths[:-1])
+        last_in = self.widths[-2] if len(self.widths) > 1 else self.dim
+        return lambda: [*hidden(), nn.Linear(last_in, self.widths[-1])]
+
+    def model(self, tasks: TaskSet, split: int) -> HardSharing:
+        """The hard-sharing MLP with its first ``split`` layers shared (0: separate networks)."""
+        return HardSharing(tasks, self.body(), linear_head(self.widths[-1]), split, (self.dim,))
+
+    def data(self, rho: float, seed: int = 0):
+        """Train and test sets of the two-task regression with weight correlation ρ (seeded)."""
+        data = correlated_regression(self.n_train + self.n_test, rho, dim=self.dim, noise=self.noise,
+                                     scale=self.scale, num_sines=self.num_sines, seed=seed)
+        return data.split(self.n_train, self.n_test, seed=seed)
 
 
 class SharingComparison:
@@ -53,16 +92,15 @@ class SharingComparison:
             raise ValueError(f"split must be between 1 and {len(setup.widths)} (0 is the separate baseline), "
                              f"got {split}")
         self.rho, self.split, self.seed, self.setup = rho, split, seed, setup
-        data = correlated_regression(setup.n_train + setup.n_test, rho, dim=setup.dim, noise=setup.noise, seed=seed)
-        self.train, self.test = data.split(setup.n_train, setup.n_test, seed=seed)
-        self.tasks: TaskSet = data.tasks
+        self.train, self.test = setup.data(rho, seed)
+        self.tasks: TaskSet = self.train.tasks
         self.trainers = {"shared": self._trainer(split, device), "separate": self._trainer(0, device)}
         self._streams = {k: self.train.to(t.device).stream(setup.batch_size, t.generator)
                          for k, t in self.trainers.items()}
 
     def _trainer(self, split: int, device) -> Trainer:
         seed_everything(self.seed)
-        model = HardSharing.mlp(self.tasks, self.setup.dim, self.setup.widths, split=split)
+        model = self.setup.model(self.tasks, split)
         return Trainer(model, "equal", lr=self.setup.lr, batch_size=self.setup.batch_size, seed=self.seed,
                        device=device)
 
@@ -89,15 +127,34 @@ class SharingComparison:
                                  where=f"task {n!r}") for n in self.tasks}
 
 
-def transfer_sweep(rhos: Sequence[float], split: int, steps: int, seeds: Sequence[int] = (0,),
-                   setup: TransferSetup = TransferSetup(), device=None) -> dict[float, float]:
-    """Mean gain over tasks and seeds for each ρ (positive: sharing helped)."""
-    out = {}
+def transfer_gains(rhos: Sequence[float], split: int, steps: int, seeds: Sequence[int] = (0,),
+                   setup: TransferSetup = TransferSetup(), device=None) -> dict[float, list[float]]:
+    """Gain (%) of sharing, averaged over the tasks, for each ρ and seed: {ρ: [gain of seed 1, ...]}."""
+    out: dict[float, list[float]] = {}
     for rho in rhos:
-        gains = []
+        out[rho] = []
         for seed in seeds:
             run = SharingComparison(rho, split, seed, setup, device)
             run.run(steps)
-            gains.extend(run.gains().values())
-        out[rho] = sum(gains) / len(gains)
+            gains = run.gains()
+            out[rho].append(sum(gains.values()) / len(gains))
     return out
+
+
+def mean_and_error(values: Sequence[float]) -> tuple[float, float]:
+    """The mean of per-seed results and its standard error, std / sqrt(n) (0 for a single seed).
+
+    A claim about the mean holds beyond these seeds when mean ± 2 standard errors
+    excludes the opposite conclusion (e.g. mean - 2 se > 0 for "sharing helps").
+    """
+    v = torch.tensor([float(x) for x in values], dtype=torch.float64)
+    if v.numel() == 0:
+        raise ValueError("mean_and_error needs at least one value")
+    error = v.std().item() / v.numel() ** 0.5 if v.numel() > 1 else 0.0
+    return v.mean().item(), error
+
+
+def transfer_sweep(rhos: Sequence[float], split: int, steps: int, seeds: Sequence[int] = (0,),
+                   setup: TransferSetup = TransferSetup(), device=None) -> dict[float, float]:
+    """Mean gain over tasks and seeds for each ρ (positive: sharing helped)."""
+    return {rho: sum(g) / len(g) for rho, g in transfer_gains(rhos, split, steps, seeds, setup, device).items()}
