@@ -9,12 +9,15 @@ g_w = Σ_i w_i g_i, gives d = g_0 + (c ||g_0|| / ||g_w*||) g_w*, here divided by
 
 Here the primal itself is solved, in the weights: the optimal d lies in the span
 of the g_i, d = Σ_i y_i g_i, so the problem is max t over (y, t) subject to
-K y ≥ t 1 and (y − 1/T)ᵀ K (y − 1/T) ≤ c² (1/T)ᵀ K (1/T), a smooth problem in
-T + 1 variables on the Gram matrix (SciPy's SLSQP with exact gradients; the
-ball constraint is then enforced exactly). Unlike the dual (whose objective has
-a kink where g_w = 0), it stays well posed when 0 is in the hull of the task
-gradients: for exactly opposite g_1 = −g_2 beside a third task the worst task
-still reaches the optimum (0 here), where the dual's formula falls back to g_0.
+K y ≥ t 1 and (y − 1/T)ᵀ K (y − 1/T) ≤ c² (1/T)ᵀ K (1/T). On the set S of tasks
+that end worst, its optimality conditions have a closed form (a quadratic in t),
+so an active-set search over S, started from the worst task at g_0, solves it
+exactly; where that search does not settle (0 in the hull of the gradients, when
+the ball no longer limits t) SciPy's SLSQP solves the smooth problem in T + 1
+variables and the search restarts from the tasks it leaves worst. Unlike the dual
+(whose objective has a kink where g_w = 0), this stays well posed when 0 is in
+the hull: for exactly opposite g_1 = −g_2 beside a third task the worst task still
+reaches the optimum (0 here), where the dual's formula falls back to g_0.
 
 Degenerate cases: g_0 = 0 (the gradients cancel on average) gives a ball of
 radius 0, so d = 0. A zero task gradient is a task with g_i·d = 0 for every d:
@@ -53,7 +56,15 @@ class CAGrad(GradientBalancer):
             return mean
         A = K / scale
         radius2 = self.c ** 2 * max(mean @ A @ mean, 0.0)
-        y = mean if radius2 <= 0 else self._solve_primal(A, mean, radius2)
+        if radius2 <= 0:
+            return mean
+        # an exact active-set search from the worst task at g0; SLSQP finds the set when that search cannot
+        y = self._active_set(A, mean, radius2, A @ mean <= (A @ mean).min())
+        if y is None:
+            y = self._solve_primal(A, mean, radius2)
+            Ay = A @ y
+            exact = self._active_set(A, mean, radius2, Ay <= Ay.min() + 1e-6 * (abs(Ay.min()) + 1e-12))
+            y = y if exact is None else exact
         return y / (1 + self.c ** 2) if self.rescale else y
 
     @staticmethod
@@ -71,46 +82,44 @@ class CAGrad(GradientBalancer):
                        constraints=constraints, options={"ftol": 1e-15, "maxiter": 500})
         y = res.x[:T] if np.isfinite(res.x).all() else mean
         step = max((y - mean) @ A @ (y - mean), 0.0)
-        if step > radius2:   # back onto the ball exactly
-            y = mean + (y - mean) * np.sqrt(radius2 / step)
-        return CAGrad._polish(A, mean, radius2, y)
+        return mean + (y - mean) * np.sqrt(radius2 / step) if step > radius2 else y   # back onto the ball
 
     @staticmethod
-    def _polish(A: np.ndarray, mean: np.ndarray, radius2: float, y: np.ndarray) -> np.ndarray:
-        """Finish SLSQP's answer exactly: an active-set search over the set S of worst tasks.
+    def _active_set(A: np.ndarray, mean: np.ndarray, radius2: float, in_S: np.ndarray) -> np.ndarray | None:
+        """The exact optimum by an active-set search over the set S of worst tasks, or None if not found.
 
         At the optimum y = mean + v with v ≥ 0 supported on S (v is the dual's
         weights times r/||g_w||), (A y)_S = t 1 and vᵀAv = radius2, so v = t p − q with
-        p = A_SS⁺ 1, q = A_SS⁺ (A mean)_S and t the larger root of a quadratic. Starting
-        from the tasks SLSQP left worst, a task with v_i < 0 leaves S and a task
-        below t joins it, until both conditions hold; kept only if t improves.
+        p = A_SS⁺ 1, q = A_SS⁺ (A mean)_S and t the larger root of a quadratic. A task
+        with v_i < 0 leaves S and a task below t joins it, until both conditions hold
+        (the optimality conditions: the answer is then exact). None when they do not
+        within 2T changes, or when the ball is not what limits t (0 in the hull).
         """
-        T = len(mean)
-        Ay = A @ y
-        t_best = float(Ay.min())
-        in_S = Ay <= t_best + 1e-6 * (abs(t_best) + 1e-12 * np.abs(Ay).max())
-        best = y
-        for _ in range(2 * T):
+        in_S = in_S.copy()
+        for _ in range(2 * len(mean)):
             S = np.flatnonzero(in_S)
             ASS = A[np.ix_(S, S)]
             p = np.linalg.lstsq(ASS, np.ones(len(S)), rcond=None)[0]
             q = np.linalg.lstsq(ASS, (A @ mean)[S], rcond=None)[0]
             a, b, c = p @ ASS @ p, p @ ASS @ q, q @ ASS @ q - radius2
             if a <= 0 or b * b - a * c < 0:
-                break
+                return None
             t = (b + np.sqrt(b * b - a * c)) / a
             v = t * p - q
             if v.min() < 0 and len(S) > 1:
                 in_S[S[np.argmin(v)]] = False
                 continue
-            candidate = mean.copy()
-            candidate[S] += np.clip(v, 0.0, None)
-            Ac = A @ candidate
-            j = int(np.argmin(Ac))
-            if Ac[j] < t - 1e-12 * (abs(t) + np.abs(Ac).max()) and not in_S[j]:
+            y = mean.copy()
+            y[S] += np.clip(v, 0.0, None)
+            Ay = A @ y
+            tol = 1e-12 * (abs(t) + np.abs(Ay).max())
+            if np.abs(Ay[S] - t).max() > 1e6 * tol:   # A_SS singular and (A y)_S = t 1 unsolvable (a zero gradient)
+                return None
+            j = int(np.argmin(Ay))
+            if Ay[j] < t - tol:
+                if in_S[j]:
+                    return None
                 in_S[j] = True
                 continue
-            if Ac.min() >= t_best:
-                best = candidate
-            break
-        return best
+            return y
+        return None

@@ -13,9 +13,10 @@ Solver: write α_i = β_i / ||g_i||; then the condition is C β = 1/β with C th
 cosine matrix of the unit gradients u_i (diagonal 1, whatever the gradients'
 scales). That is the stationarity condition of the strictly convex
 φ(β) = ½ βᵀ C β − Σ_i log β_i (gradient C β − 1/β, Hessian C + diag(1/β²)), so we
-run damped Newton on φ (backtracking, steps kept inside β > 0) in float64 until
-the squared Newton decrement is below 1e-20 (quadratic convergence: the
-condition then holds to round-off) or φ can no longer decrease. φ is bounded
+run damped Newton on φ in float64 (φ is self-concordant, so the step 1/(1+λ),
+λ the Newton decrement, stays inside β > 0 and always decreases φ; full steps once
+λ < ¼) until λ² is below 1e-20 (quadratic convergence: the condition then holds
+to round-off) or φ can no longer decrease. φ is bounded
 below, and the solution exists, exactly when 0 is not in the convex hull of the
 u_i (a common descent direction exists). Unlike the paper's sequence of CVXPY
 convex programs (a concave-convex procedure with a fixed iteration budget) this
@@ -56,16 +57,14 @@ def bargaining_solution(C: np.ndarray, max_iter: int = 500) -> np.ndarray:
         decrement = -grad @ step
         if decrement < 1e-20:
             break
-        t = 1.0
-        neg = step < 0
-        if neg.any():
-            t = min(1.0, 0.99 * float(np.min(-b[neg] / step[neg])))
-        f0 = phi(b)
-        while t > 1e-12 and phi(b + t * step) > f0 - 0.25 * t * decrement:
-            t *= 0.5
-        if t <= 1e-12:  # φ cannot decrease any more in float64: b is as good as it gets
+        # φ is self-concordant (a quadratic plus a log barrier): the damped step 1/(1+λ) stays inside
+        # β > 0 and decreases φ by at least λ − log(1+λ) (Nesterov); full steps once λ < ¼ (quadratic phase)
+        lam = np.sqrt(decrement)
+        t = 1.0 if lam < 0.25 else 1.0 / (1.0 + lam)
+        moved = b + t * step
+        if not (moved > 0).all() or phi(moved) >= phi(b):  # round-off at the optimum: b is as good as it gets
             break
-        b = b + t * step
+        b = moved
     return b
 
 
