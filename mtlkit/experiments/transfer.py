@@ -95,8 +95,8 @@ class SharingComparison:
         self.train, self.test = setup.data(rho, seed)
         self.tasks: TaskSet = self.train.tasks
         self.trainers = {"shared": self._trainer(split, device), "separate": self._trainer(0, device)}
-        self._streams = {k: self.train.to(t.device).stream(setup.batch_size, t.generator)
-                         for k, t in self.trainers.items()}
+        # each model runs the Trainer's one loop; the same seed gives both the same batches
+        self._steps = {k: t.run(self.train) for k, t in self.trainers.items()}
 
     def _trainer(self, split: int, device) -> Trainer:
         seed_everything(self.seed)
@@ -110,7 +110,7 @@ class SharingComparison:
 
     def step(self) -> dict[str, torch.Tensor]:
         """One step of both models on the next batch; returns each model's (T,) training losses."""
-        return {k: t.train_step(*next(self._streams[k])).losses for k, t in self.trainers.items()}
+        return {k: next(steps).losses for k, steps in self._steps.items()}
 
     def run(self, steps: int) -> None:
         for _ in range(steps):
