@@ -19,6 +19,18 @@ from collections import deque
 from typing import Callable
 
 
+def sync_figure_state(figures) -> None:
+    """Make each FigureWidget's widget state (what a new front-end view is drawn from) its current figure.
+
+    plotly refreshes that state only in a FigureWidget's own display hook
+    (``_repr_mimebundle_``). A figure shown inside a VBox never gets that call, so
+    traces added or data changed before the box is displayed would be missing from
+    the view (it shows 0 traces); calling the hook here sends the figure as it is now.
+    """
+    for figure in figures:
+        figure._repr_mimebundle_()
+
+
 class LiveRunner:
     """Drive ``step()`` in a thread until paused, finished, or ``max_steps`` is reached."""
 
@@ -163,6 +175,7 @@ class TrainStopReset:
 
     def _ipython_display_(self):
         from IPython.display import display
+        sync_figure_state([self.figure])   # traces drawn by reset() before display must show too
         display(self.widget)
 
     def train(self) -> None:

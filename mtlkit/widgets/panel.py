@@ -32,7 +32,7 @@ from ..data.base import MultiTaskDataset
 from ..models.base import MultiTaskModel
 from ..monitor import ConflictMonitor
 from ..train import Trainer
-from .live import LiveRunner
+from .live import LiveRunner, sync_figure_state
 from .style import LOSS_AXIS, STEP_AXIS, task_color
 
 Factory = Callable[[], "MultiTaskModel | Trainer"]
@@ -43,18 +43,6 @@ PLOT_TITLES = {"losses": "training loss", "weights": "task weights w_i", "confli
 AXIS_TITLES = {"losses": (STEP_AXIS, LOSS_AXIS), "weights": (STEP_AXIS, "weight"),
                "conflict": (STEP_AXIS, "cosine / fraction"), "cosine": ("task j", "task i"),
                "plane": ("along g_1 (units of max ||g_i||)", "orthogonal part of g_2")}
-
-
-def sync_figure_state(figures) -> None:
-    """Make each FigureWidget's widget state (what a new front-end view is drawn from) its current figure.
-
-    plotly refreshes that state only in a FigureWidget's own display hook
-    (``_repr_mimebundle_``). A figure shown inside a VBox never gets that call, so
-    traces added or data changed before the box is displayed would be missing from
-    the view (it shows 0 traces); calling the hook here sends the figure as it is now.
-    """
-    for figure in figures:
-        figure._repr_mimebundle_()
 
 
 def downsample(n: int, max_points: int) -> np.ndarray:
