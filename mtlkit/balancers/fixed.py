@@ -1,8 +1,10 @@
 """Equal and fixed loss weighting: L = Σ_i w_i L_i with constant weights.
 
 Equal weighting (w_i = 1, "unitary scalarization") is the baseline every other
-method must beat; Kurin et al. (NeurIPS 2022, arXiv 2201.04122) and Xin et al.
-(NeurIPS 2022, arXiv 2209.11379) show that, well tuned, it is hard to beat.
+method must beat. Kurin et al. (NeurIPS 2022, arXiv 2201.04122) find that equal
+weighting with standard regularisation and tuning matches the specialised
+optimisers; Xin et al. (NeurIPS 2022, arXiv 2209.11379) find that *tuned* fixed
+weights (a linear scalarization sweep) do. Notebook 06 tests where that holds.
 """
 from __future__ import annotations
 
