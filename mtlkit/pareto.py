@@ -39,24 +39,16 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
-from scipy.optimize import brentq
 from torch import Tensor, nn
 
 from .balancers import MGDA, Balancer, GradientBalancer, WeightingBalancer, make_balancer
 from .config import seed_everything
 from .data.base import MultiTaskDataset
-from .data.toy2d import LOWER, SHIFT, STARTS, TASKS, toy_losses
+from .data.toy2d import (CAGRAD_STARTS, PARETO_X1, PARETO_X2, SHIFT, STARTS, TASKS, pareto_set_distance,
+                          toy_jacobian, toy_losses, toy_pareto_set)
 from .models.base import MTLOutput, MultiTaskModel
 from .tasks import TaskSet
 from .train import Trainer
-
-#: The papers draw the toy's Pareto set as the segment x₁ ∈ [-7, 7] at x₂ = -8.3552; the exact set
-#: (:func:`toy_pareto_set`) bends from x₂ = -8.355 at x₁ = 0 down to -8.434 at x₁ = ±7.
-PARETO_X1 = (-7.0, 7.0)
-PARETO_X2 = -8.3552
-#: The CAGrad paper's starting points (its code's ``inits``); the Nash-MTL paper uses ``STARTS``.
-CAGRAD_STARTS: tuple[tuple[float, float], ...] = ((-8.5, 7.5), (-8.5, -5.0), (9.0, 9.0))
-
 
 # -- Pareto fronts ---------------------------------------------------------------
 def non_dominated(points: Tensor | np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
@@ -206,67 +198,10 @@ class Trajectory:
         return float(pareto_set_distance(self.end[None])[0])
 
 
-def toy_pareto_set(n: int = 201) -> tuple[np.ndarray, np.ndarray]:
-    """θ (n, 2) along the toy's exact Pareto set, x₁ from -7 to 7, and their losses (n, 2): the Pareto front.
-
-    Below x₂ = 0 only the quadratic parts count and ∂f₁/∂x₁ < 0 < ∂f₂/∂x₁ for
-    x₁ ∈ (-7, 7), so θ is Pareto-stationary exactly where the two gradients are
-    anti-parallel: det J(θ) = 0. For each x₁ we solve that for x₂ (Brent's method
-    on [-9, -8]); at x₁ = ±7 the root is that task's own minimiser.
-    """
-    if n < 2:
-        raise ValueError(f"need at least 2 points, got {n}")
-    x1 = np.linspace(*PARETO_X1, n)
-    x2 = [brentq(lambda b, a=a: float(np.linalg.det(toy_jacobian(np.array([a, b]))[1])), -9.0, -8.0, xtol=1e-12)
-          for a in x1]
-    thetas = np.stack([x1, np.array(x2)], axis=1)
-    return thetas, toy_losses(torch.tensor(thetas)).numpy()
-
-
-_PARETO_CURVE: np.ndarray | None = None
-
-
-def pareto_set_distance(thetas: np.ndarray) -> np.ndarray:
-    """(N,) Euclidean distance of each θ (N, 2) to the toy's exact Pareto set (a 401-point polyline)."""
-    global _PARETO_CURVE
-    if _PARETO_CURVE is None:
-        _PARETO_CURVE = toy_pareto_set(401)[0]
-    thetas = np.asarray(thetas, dtype=float).reshape(-1, 2)
-    a, ab = _PARETO_CURVE[:-1], np.diff(_PARETO_CURVE, axis=0)
-    t = np.clip(((thetas[:, None, :] - a) * ab).sum(-1) / (ab * ab).sum(-1), 0.0, 1.0)
-    return np.linalg.norm(thetas[:, None, :] - (a + t[..., None] * ab), axis=-1).min(axis=1)
-
-
 def pareto_stationarity(theta: Sequence[float], scale: float = 1.0) -> float:
     """min_{α ∈ Δ} ||α₁ ∇f₁ + α₂ ∇f₂|| at θ: the norm of MGDA's direction, 0 exactly where θ is Pareto-stationary."""
     _, J = toy_jacobian(np.asarray(theta, dtype=float), scale)
     return float(MGDA().aggregate(torch.from_numpy(J)).norm())
-
-
-def toy_jacobian(theta: np.ndarray, scale: float = 1.0, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """((f₁ + shift)·scale, f₂ + shift) (2,) and their gradients J (2, 2) (row i = ∇f_i) at θ (2,), closed form.
-
-    The same function as :func:`mtlkit.data.toy_losses`, differentiated by hand:
-    a NumPy step costs microseconds where an autograd step costs a millisecond.
-    """
-    x1, x2 = float(theta[0]), float(theta[1])
-    t, th = np.tanh(x2 / 2), np.tanh(x2)
-    c1, dc1 = (max(t, 0.0), 0.5 * (1 - t * t)) if t >= 0 else (0.0, 0.0)  # torch.clamp passes the gradient at 0
-    c2, dc2 = (max(-t, 0.0), -0.5 * (1 - t * t)) if t <= 0 else (0.0, 0.0)
-    u1, u2 = -0.5 * x1 - 3.5 + th, -0.5 * x1 + 3.5 - th
-    sech2 = 1 - th * th
-    a1, a2 = np.log(max(abs(u1), LOWER)) + 6, np.log(max(abs(u2), LOWER)) + 6
-    da1 = np.array([-0.5, sech2]) / u1 if abs(u1) > LOWER else np.zeros(2)
-    da2 = np.array([-0.5, -sech2]) / u2 if abs(u2) > LOWER else np.zeros(2)
-    q1 = ((7 - x1) ** 2 + 0.1 * (x2 + 8) ** 2) / 10 - 20
-    q2 = ((x1 + 7) ** 2 + 0.1 * (x2 + 8) ** 2) / 10 - 20
-    dq1 = np.array([-(7 - x1) / 5, 0.02 * (x2 + 8)])
-    dq2 = np.array([(x1 + 7) / 5, 0.02 * (x2 + 8)])
-    dc = np.array([0.0, 1.0])
-    f = np.array([scale * (c1 * a1 + c2 * q1 + shift), c1 * a2 + c2 * q2 + shift])
-    J = np.stack([scale * (c1 * da1 + a1 * dc1 * dc + c2 * dq1 + q1 * dc2 * dc),
-                  c1 * da2 + a2 * dc1 * dc + c2 * dq2 + q2 * dc2 * dc])
-    return f, J
 
 
 class _Adam:
@@ -287,17 +222,15 @@ class _Adam:
 
 def _fast_direction(method: Balancer, f: np.ndarray, J: np.ndarray) -> tuple[np.ndarray, Tensor | None] | None:
     """The update d (2,) and weights a balancer gives for losses f and Jacobian J; None if it needs a model."""
+    if method.needs_model or not isinstance(method, (GradientBalancer, WeightingBalancer)):
+        return None
     if isinstance(method, GradientBalancer):
-        method.last_weights = None
-        method.last_losses = torch.from_numpy(f)
-        d = method.aggregate(torch.from_numpy(J))
+        d = method.aggregate(torch.from_numpy(J), torch.from_numpy(f))
         return d.detach().double().numpy(), method.last_weights
-    if isinstance(method, WeightingBalancer) and type(method).backward is WeightingBalancer.backward:
-        losses = torch.from_numpy(f).requires_grad_(True)
-        objective, w = method.objective(losses)
-        objective.backward()  # fills losses.grad (dObjective/dL_i) and the balancer's own parameters
-        return losses.grad.numpy() @ J, w
-    return None
+    losses = torch.from_numpy(f).requires_grad_(True)
+    objective, w = method.objective(losses)
+    objective.backward()  # fills losses.grad (dObjective/dL_i) and the balancer's own parameters
+    return losses.grad.numpy() @ J, w
 
 
 def update_direction(balancer: str | Balancer, losses: Tensor | np.ndarray | Sequence[float],
@@ -308,7 +241,7 @@ def update_direction(balancer: str | Balancer, losses: Tensor | np.ndarray | Seq
     methods back-propagate their objective to the losses and apply ∂objective/∂L_i to
     the rows of G. Computed in float64 on a fresh balancer (a name with ``kwargs``) or
     on a copy of the one given, so a balancer's state is left untouched. Methods with
-    their own ``backward`` (GradNorm, DTP) need a model: ValueError.
+    ``needs_model`` (GradNorm, DTP) raise a ValueError.
     """
     method = copy.deepcopy(make_balancer(balancer, **kwargs)).double()
     f = np.asarray(losses.detach().cpu() if isinstance(losses, Tensor) else losses, dtype=float)
@@ -337,7 +270,7 @@ def toy_trajectory(balancer: str | Balancer, start: Sequence[float] = STARTS[0],
     methods that take logarithms or products of the losses (FAMO, GLS, uncertainty
     weighting) run; it changes no gradient, so a gradient method's path is the same
     with any shift (except MGDA's loss-based normalisations, which read the losses). Methods
-    with their own ``backward`` (GradNorm, DTP) run through a :class:`ToyModel`
+    that declare ``needs_model`` (GradNorm, DTP) run through a :class:`ToyModel`
     instead. Each step is also an "epoch" for the balancer (``end_epoch`` with
     the current losses), since the toy has no data: DWA and DTP see every step.
     θ is recorded every ``every`` steps; runs are deterministic.
@@ -392,7 +325,7 @@ def toy_trajectory(balancer: str | Balancer, start: Sequence[float] = STARTS[0],
 
 
 def _model_direction(method: Balancer, model: ToyModel, theta: np.ndarray) -> tuple[np.ndarray, Tensor | None]:
-    """The update of a balancer with its own ``backward``, read from ``model.theta.grad``."""
+    """The update of a balancer that needs the model (``needs_model``), read from ``model.theta.grad``."""
     with torch.no_grad():
         model.theta.copy_(torch.from_numpy(theta))
     model.theta.grad = None

@@ -4,14 +4,14 @@ import pytest
 import torch
 from scipy.optimize import minimize
 
-from mtlkit import BALANCERS, HardSharing
+from mtlkit import BALANCERS, HardSharing, make_balancer
 from mtlkit.balancers import FAMO, gradient_methods
 from mtlkit.data import correlated_regression, toy_grid, toy_losses
-from mtlkit.data.toy2d import SHIFT, STARTS
-from mtlkit.pareto import (CAGRAD_STARTS, PARETO_X2, FrontPoint, method_points, non_dominated, objective_matrix,
-                           pareto_front, pareto_set_distance, pareto_stationarity, scalarization_sweep,
-                           simplex_weights, toy_jacobian, toy_pareto_set, toy_trajectories, toy_trajectory,
-                           update_direction)
+from mtlkit.data.toy2d import (CAGRAD_STARTS, PARETO_X2, SHIFT, STARTS, pareto_set_distance, toy_jacobian,
+                               toy_pareto_set)
+from mtlkit.pareto import (FrontPoint, ToyModel, method_points, non_dominated, objective_matrix, pareto_front,
+                           pareto_stationarity, scalarization_sweep, simplex_weights, toy_trajectories,
+                           toy_trajectory, update_direction)
 
 
 # -- fronts --------------------------------------------------------------------------
@@ -199,6 +199,27 @@ def test_update_direction_matches_the_methods():
         update_direction("gradnorm", losses, G)
     with pytest.raises(ValueError, match=r"losses \(T,\) and G \(T, P\)"):
         update_direction("equal", losses, G[:1])
+
+
+@pytest.mark.parametrize("name", sorted(BALANCERS))
+def test_needs_model_is_declared_honestly(name):
+    """A balancer that says it needs no model gives, from the losses and G alone, the update its backward gives."""
+    theta = np.array([-2.0, -3.0])
+    f, J = toy_jacobian(theta, shift=SHIFT)
+    model = ToyModel(theta, shift=SHIFT).double()
+    kwargs = {"weights": (0.25, 2.0)} if name == "fixed" else {}
+    method = make_balancer(name, **kwargs).double()
+    method.setup(2, list(model.tasks))
+    torch.manual_seed(0)
+    losses, output = model.losses()
+    method.backward(losses, model, output)
+    through_model = model.theta.grad.numpy()
+    if method.needs_model:
+        with pytest.raises(ValueError, match="through a model"):
+            update_direction(name, f, J, **kwargs)
+        return
+    torch.manual_seed(0)
+    np.testing.assert_allclose(update_direction(name, f, J, **kwargs), through_model, rtol=1e-9, atol=1e-12)
 
 
 def rescaled(method, f, J, s, **kwargs):

@@ -51,6 +51,9 @@ class Balancer(nn.Module):
     """Base class of every balancer. ``name`` is its registry key."""
 
     name = "balancer"
+    #: True when the update needs the model itself (its own ``backward`` reads the model's
+    #: parameters or task kinds): it cannot be computed from the losses and G alone.
+    needs_model = False
 
     def __init__(self) -> None:
         super().__init__()

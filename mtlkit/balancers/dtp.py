@@ -39,6 +39,7 @@ class DynamicTaskPrioritization(WeightingBalancer):
     """Focal weights -(1-κ)^γ log κ from moving-average KPIs κ, updated in :meth:`end_epoch`."""
 
     name = "dtp"
+    needs_model = True
 
     def __init__(self, gamma: float = 1.0, decay: float = 0.5, normalize: bool = True, eps: float = 1e-4):
         super().__init__()

@@ -36,6 +36,7 @@ class GradNorm(WeightingBalancer):
     """Weights learned by the GradNorm rule; ``alpha`` sets how strongly slow tasks are pushed."""
 
     name = "gradnorm"
+    needs_model = True
 
     def __init__(self, alpha: float = 1.5, min_weight: float = 1e-3):
         super().__init__()

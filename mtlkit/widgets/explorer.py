@@ -2,7 +2,7 @@
 
 The landscape is the two-objective toy of the CAGrad and Nash-MTL papers
 (:mod:`mtlkit.data.toy2d`), drawn by :func:`draw_landscape` as the average loss's
-contours, the exact Pareto set (:func:`mtlkit.pareto.toy_pareto_set`) and the
+contours, the exact Pareto set (:func:`mtlkit.data.toy2d.toy_pareto_set`) and the
 average's minimum. Each path is one :func:`mtlkit.pareto.toy_trajectory` run (Adam,
 the toy's losses shifted to be positive, so loss-weighting methods that take
 logarithms run too); a method that fails anyway is named, with its reason, under
@@ -18,8 +18,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..balancers import BALANCERS
-from ..data.toy2d import SHIFT, STARTS, toy_grid
-from ..pareto import CAGRAD_STARTS, Trajectory, toy_pareto_set, toy_trajectory
+from ..data.toy2d import CAGRAD_STARTS, SHIFT, STARTS, toy_grid, toy_pareto_set
+from ..pareto import Trajectory, toy_trajectory
 from .panel import sync_figure_state
 from .style import method_color
 
