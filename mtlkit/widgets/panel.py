@@ -147,12 +147,13 @@ class TrainingPanel:
             self._add(plot, go.Scatter(x=[], y=[], legendgroup=n, line=dict(color=color),
                                        showlegend=plot == "losses", **kwargs))
 
+        curve = dict(mode="lines+markers", marker=dict(size=4))  # markers: a run of one step is a visible point
         for n in names:
-            task(n, "losses", mode="lines", name=n)
-            task(n, "weights", mode="lines", name=f"w · {n}")
-            task(n, "conflict", mode="lines", name=f"cos(d, g) · {n}")
-        self._add("conflict", go.Scatter(x=[], y=[], mode="lines", name="conflicting pairs (fraction)",
-                                         line=dict(color="#000000", dash="dot")))
+            task(n, "losses", name=n, **curve)
+            task(n, "weights", name=f"w · {n}", **curve)
+            task(n, "conflict", name=f"cos(d, g) · {n}", **curve)
+        self._add("conflict", go.Scatter(x=[], y=[], name="conflicting pairs (fraction)",
+                                         line=dict(color="#000000", dash="dot"), **curve))
         self._add("cosine", go.Heatmap(z=[[0.0] * len(names)] * len(names), x=names, y=names, zmin=-1, zmax=1,
                                        colorscale="RdBu", showscale=False, texttemplate="%{z:.2f}",
                                        name="cos(g_i, g_j)"))  # each cell shows its value: no colour bar
