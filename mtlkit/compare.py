@@ -17,6 +17,16 @@ method m and seed s,
 
 and the result reports, over the seeds, the mean and the sample standard
 deviation (ddof = 1; 0.0 for a single seed, where there is no spread to estimate).
+
+The runs are independent, so :func:`compare` hands them to joblib: on the CPU a
+local process pool (one worker per core) by default, or whatever backend a
+``joblib.parallel_config`` around the call names, e.g. a Dask cluster::
+
+    with joblib.parallel_config(backend="dask"):   # after distributed.Client(...)
+        result = compare(...)
+
+Every run seeds itself and uses the caller's number of torch threads, so the table
+is the same, number for number, as the sequential run's (``n_jobs=1``).
 """
 from __future__ import annotations
 
@@ -24,8 +34,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence, Union
 
+import joblib
+import torch
+from tqdm.auto import tqdm
+
 from .balancers import BALANCERS, make_balancer
-from .config import seed_everything
+from .config import default_device, seed_everything
 from .data.base import MultiTaskDataset
 from .metrics import Scores, delta_m, per_task_delta
 from .models.base import MultiTaskModel
@@ -203,12 +217,41 @@ def _split(data: DataPair | Callable[[int], DataPair], seed: int) -> DataPair:
     return train, test
 
 
+def _train_run(job: tuple, make_model: Callable[[TaskSet], MultiTaskModel], setup: dict, loop: dict,
+               threads: int, callbacks: Callable[[str, int], Iterable[Callback]] | None,
+               keep_trainer: bool) -> tuple[Scores, Trainer | None]:
+    """One run of :func:`compare`: a method (or the baselines, ``name`` None) at one seed; its test scores."""
+    label, name, kwargs, seed, (train, test) = job
+    torch.set_num_threads(threads)  # the caller's: a worker's sums then round exactly as the caller's would
+    if name is None:
+        return fit_single_task_baselines(make_model, train, test, seed=seed, **setup, **loop), None
+    seed_everything(seed)
+    model = make_model(train.tasks)  # the same initial model for every method at this seed
+    extra = list(callbacks(label, seed)) if callbacks is not None else []
+    trainer = Trainer(model, make_balancer(name, **kwargs), seed=seed, callbacks=extra, **setup)
+    trainer.fit(train, **loop)
+    return trainer.evaluate(test), trainer if keep_trainer else None
+
+
+def _workers(n_jobs: int | None, stays_here: bool, device) -> int:
+    """joblib's n_jobs: as given, or by default -1 (every core, or the cluster of a ``parallel_config``)
+    on the CPU and 1 (this process) on a GPU or when the runs' objects must stay here."""
+    if n_jobs is None:
+        return 1 if stays_here or torch.device(device or default_device()).type != "cpu" else -1
+    if not isinstance(n_jobs, int) or isinstance(n_jobs, bool) or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive int, -1 (every core) or None (the default), got {n_jobs!r}")
+    if n_jobs != 1 and stays_here:
+        raise ValueError("callbacks and keep_trainers need every run in this process (a worker's objects do not "
+                         "come back): use n_jobs=1")
+    return n_jobs
+
+
 def compare(methods: Sequence[str] | Mapping[str, MethodSpec], make_model: Callable[[TaskSet], MultiTaskModel],
             data: DataPair | Callable[[int], DataPair], seeds: Sequence[int] = (0, 1, 2), steps: int | None = None,
             epochs: int | None = None, lr: float = 1e-3, batch_size: int = 64, optimizer: str = "adam",
             weight_decay: float = 0.0, device=None, baselines: bool = True,
             callbacks: Callable[[str, int], Iterable[Callback]] | None = None,
-            keep_trainers: bool = False) -> Comparison:
+            keep_trainers: bool = False, n_jobs: int | None = None, progress: bool = False) -> Comparison:
     """Train every method at every seed, and single-task baselines per seed; see the module docstring.
 
     ``methods``: balancer names (``["equal", "famo"]``) or a mapping label ->
@@ -219,6 +262,11 @@ def compare(methods: Sequence[str] | Mapping[str, MethodSpec], make_model: Calla
     device go to every :class:`Trainer`, baselines included. ``callbacks(label,
     seed)``, if given, returns the callbacks of that method's run at that seed
     (e.g. a :class:`~mtlkit.monitor.ConflictMonitor` you keep a reference to).
+
+    ``n_jobs``: how many runs at once through joblib (-1: every core). The default
+    uses one worker per CPU core on the CPU, and runs in this process on a GPU or
+    when ``callbacks`` or ``keep_trainers`` need the runs' objects here.
+    ``progress`` shows a bar over all runs.
     """
     specs = _method_specs(methods)
     seeds = _check_seeds(seeds)
@@ -228,27 +276,28 @@ def compare(methods: Sequence[str] | Mapping[str, MethodSpec], make_model: Calla
         raise ValueError(f"steps/epochs must be >= 1, got steps={steps}, epochs={epochs}")
     setup = dict(lr=lr, batch_size=batch_size, optimizer=optimizer, weight_decay=weight_decay, device=device)
     loop = {"steps": steps} if steps is not None else {"epochs": epochs}
+    jobs, tasks = [], None
+    for seed in seeds:
+        pair = _split(data, seed)
+        if tasks is None:
+            tasks = pair[0].tasks
+        elif pair[0].tasks.names != tasks.names:
+            raise ValueError(f"data for seed {seed} has tasks {pair[0].tasks.names}, earlier seeds had {tasks.names}")
+        jobs += [(label, name, kwargs, seed, pair) for label, (name, kwargs) in specs.items()]
+        if baselines:
+            jobs.append((BASELINE, None, {}, seed, pair))
+    workers = _workers(n_jobs, callbacks is not None or keep_trainers, device)
+    run = joblib.delayed(_train_run)
+    done = joblib.Parallel(n_jobs=workers, return_as="generator")(
+        run(job, make_model, setup, loop, torch.get_num_threads(), callbacks, keep_trainers) for job in jobs)
+    results = list(tqdm(done, total=len(jobs), desc="compare: runs", disable=not progress))
     scores: dict[str, list[Scores]] = {label: [] for label in specs}
     trainers: dict[str, list[Trainer]] = {label: [] for label in specs} if keep_trainers else {}
     base: list[Scores] = []
-    tasks = None
-    for seed in seeds:
-        train, test = _split(data, seed)
-        if tasks is None:
-            tasks = train.tasks
-        elif train.tasks.names != tasks.names:
-            raise ValueError(f"data for seed {seed} has tasks {train.tasks.names}, earlier seeds had {tasks.names}")
-        for label, (name, kwargs) in specs.items():
-            seed_everything(seed)
-            model = make_model(train.tasks)  # the same initial model for every method at this seed
-            extra = list(callbacks(label, seed)) if callbacks is not None else []
-            trainer = Trainer(model, make_balancer(name, **kwargs), seed=seed, callbacks=extra, **setup)
-            trainer.fit(train, **loop)
-            scores[label].append(trainer.evaluate(test))
-            if keep_trainers:
-                trainers[label].append(trainer)
-        if baselines:
-            base.append(fit_single_task_baselines(make_model, train, test, seed=seed, **setup, **loop))
+    for (label, _, _, _, _), (score, trainer) in zip(jobs, results):  # jobs are in seed order
+        (base if label == BASELINE else scores[label]).append(score)
+        if keep_trainers and label != BASELINE:
+            trainers[label].append(trainer)
     return Comparison(tasks, seeds, {label: name for label, (name, _) in specs.items()}, scores,
                       base if baselines else None, trainers)
 

@@ -156,6 +156,9 @@ def _never(tasks):
     (dict(steps=0), ValueError, "must be >= 1"),
     (dict(data=PAIR[0]), TypeError, r"\(train, test\) pair"),
     (dict(data=(PAIR[0], PAIR[1].select_tasks(["t1"]))), ValueError, "different tasks"),
+    (dict(n_jobs=0), ValueError, "n_jobs must be a positive int"),
+    (dict(n_jobs=2, callbacks=lambda label, seed: []), ValueError, "callbacks and keep_trainers need .* n_jobs=1"),
+    (dict(n_jobs=-1, keep_trainers=True), ValueError, "n_jobs=1"),
 ])
 def test_bad_input_is_refused_before_any_training(kwargs, error, match):
     args = dict(methods=["equal"], make_model=_never, data=PAIR, seeds=(0,), steps=5, device="cpu")
@@ -171,3 +174,30 @@ def test_unknown_labels_and_metrics_are_named(result):
         result.metric("equal", "t9", "mse")
     with pytest.raises(KeyError, match="task 't1' has no metric 'accuracy'"):
         result.metric("equal", "t1", "accuracy")
+
+
+# -- runs fanned out through joblib ----------------------------------------------------
+def _fanned(**kwargs):
+    return _compare(("equal", "pcgrad", "famo"), seeds=(0, 1), data=_pair, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def sequential() -> Comparison:
+    return _fanned(n_jobs=1)
+
+
+def test_a_local_process_pool_gives_the_sequential_table_number_for_number(sequential):
+    pooled = _fanned(n_jobs=2)
+    assert pooled.scores == sequential.scores and pooled.baselines == sequential.baselines
+    assert pooled.table(all_metrics=True) == sequential.table(all_metrics=True)
+
+
+def test_a_dask_cluster_gives_the_sequential_table_number_for_number(sequential):
+    joblib = pytest.importorskip("joblib")
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        with joblib.parallel_config(backend="dask"), distributed.get_task_stream(client) as stream:
+            on_dask = _fanned()
+    assert stream.data, "the runs should have been tasks on the cluster's workers"
+    assert on_dask.scores == sequential.scores and on_dask.baselines == sequential.baselines

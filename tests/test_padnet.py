@@ -109,3 +109,19 @@ def test_dense_viewer_redraws_on_architecture_and_sample():
     assert torch.allclose(torch.tensor(viewer.figure.data[4].z), data.targets["depth"][2, 0] * 1.1)
     with pytest.raises(ValueError, match="at least one architecture"):
         DenseViewer(data.x, data.targets, {})
+
+
+def test_displaying_the_dense_viewer_sends_the_sample_drawn_before(monkeypatch):
+    import IPython.display
+    from mtlkit.widgets.dense import DenseViewer
+    data = make_scenes(2, seed=0, size=16)
+    viewer = DenseViewer(data.x, data.targets, {"a": dict(data.targets, segmentation=torch.randn(2, 4, 16, 16))})
+    viewer.sample.value = 1
+    assert viewer.figure._widget_data == [], "plotly has not sent the traces yet"
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    viewer._ipython_display_()
+    assert len(shown) == 1 and viewer.figure in shown[0].children
+    sent = viewer.figure._widget_data
+    assert [t["uid"] for t in sent] == [t.uid for t in viewer.figure.data] and len(sent) == 7
+    assert torch.equal(torch.tensor(sent[1]["z"]), data.targets["segmentation"][1])

@@ -156,3 +156,18 @@ def test_affinity_heatmaps_draw_one_matrix_per_method():
     assert [z(t) for t in fig.data] == [BLOCKS.tolist(), OTHER.tolist()]
     assert [a.text for a in fig.layout.annotations] == ["tag", "cosine"]
     assert fig.layout.xaxis.title.text == "target task j" and fig.layout.yaxis.title.text == "source task i"
+
+
+def test_displaying_the_panel_sends_both_figures_as_they_are_now(monkeypatch):
+    # figures inside a box are drawn from their widget state, refreshed by plotly only in its own display hook
+    import IPython.display
+    p = panel()
+    p.source.value = "other"
+    assert p.heatmap._widget_data == [] and p.figure._widget_data == [], "plotly has not sent the traces yet"
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    p._ipython_display_()
+    assert shown == [p.widget]
+    for fig in (p.heatmap, p.figure):
+        assert [t["uid"] for t in fig._widget_data] == [t.uid for t in fig.data] and fig.data
+    assert p.heatmap._widget_data[0]["z"] == z(p.heatmap.data[0]) == [list(r) for r in OTHER.tolist()]

@@ -14,6 +14,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from torch import Tensor
 
+from .live import sync_figure_state
+
 CLASS_COLORS = ("#bbbbbb", "#D55E00", "#009E73", "#0072B2")  # ground, sphere, box, pyramid
 PANELS = ("input", "segmentation", "depth", "normals")
 
@@ -80,6 +82,7 @@ class DenseViewer:
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
+        sync_figure_state([self.figure])  # the sample drawn before display must show too
         display(self.widget())
 
 

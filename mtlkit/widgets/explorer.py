@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from ..balancers import BALANCERS
 from ..data.toy2d import CAGRAD_STARTS, SHIFT, STARTS, toy_grid, toy_pareto_set
 from ..pareto import Trajectory, toy_trajectory
-from .panel import sync_figure_state
+from .live import sync_figure_state
 from .style import method_color
 
 #: Balancers that cannot run without arguments the explorer has no control for.

@@ -21,6 +21,7 @@ from plotly.subplots import make_subplots
 
 from ..relations import Affinity, BudgetError, Grouping, select_groups
 from ..relations.grouping import SEARCHES, ValueFn
+from .live import sync_figure_state
 from .style import task_color
 
 #: train(groups as tuples of task names) -> Δm% of the branched network of those groups.
@@ -135,6 +136,7 @@ class GroupingPanel:
 
     def _ipython_display_(self):
         from IPython.display import display
+        sync_figure_state([self.heatmap, self.figure])  # traces drawn before display must show too
         display(self.widget)
 
     @property
