@@ -44,8 +44,7 @@ from torch import Tensor, nn
 from .balancers import MGDA, Balancer, GradientBalancer, WeightingBalancer, make_balancer
 from .config import seed_everything
 from .data.base import MultiTaskDataset
-from .data.toy2d import (CAGRAD_STARTS, PARETO_X1, PARETO_X2, SHIFT, STARTS, TASKS, pareto_set_distance,
-                          toy_jacobian, toy_losses, toy_pareto_set)
+from .data.toy2d import SHIFT, STARTS, TASKS, pareto_set_distance, toy_jacobian, toy_losses
 from .models.base import MTLOutput, MultiTaskModel
 from .tasks import TaskSet
 from .train import Trainer
@@ -194,7 +193,10 @@ class Trajectory:
         return self.thetas[-1]
 
     def distance_to_pareto_set(self) -> float:
-        """Euclidean distance in θ from the end point to the exact Pareto set (:func:`toy_pareto_set`)."""
+        """Euclidean distance in θ from the end point to the toy's exact Pareto set.
+
+        See :func:`mtlkit.data.toy2d.toy_pareto_set`.
+        """
         return float(pareto_set_distance(self.end[None])[0])
 
 
@@ -346,7 +348,6 @@ def toy_trajectories(methods: Iterable[str], starts: Iterable[Sequence[float]] =
     return {m: [toy_trajectory(m, s, **kwargs, **dict(method_kwargs.get(m, {}))) for s in starts] for m in methods}
 
 
-__all__ = ["CAGRAD_STARTS", "PARETO_X1", "PARETO_X2", "FrontPoint", "ToyModel", "Trajectory", "method_points",
-           "non_dominated", "objective_matrix", "pareto_front", "pareto_set_distance", "pareto_stationarity",
-           "scalarization_sweep", "simplex_weights", "toy_pareto_set", "toy_trajectories", "toy_trajectory",
-           "train_point", "update_direction"]
+__all__ = ["FrontPoint", "ToyModel", "Trajectory", "method_points", "non_dominated", "objective_matrix",
+           "pareto_front", "pareto_stationarity", "scalarization_sweep", "simplex_weights", "toy_trajectories",
+           "toy_trajectory", "train_point", "update_direction"]

@@ -4,7 +4,8 @@ import plotly.graph_objects as go
 import pytest
 
 from mtlkit import BALANCERS
-from mtlkit.pareto import CAGRAD_STARTS, toy_trajectory
+from mtlkit.data.toy2d import CAGRAD_STARTS
+from mtlkit.pareto import toy_trajectory
 from mtlkit.widgets import ToyExplorer, draw_landscape
 from mtlkit.widgets.explorer import NEEDS_ARGUMENTS
 
