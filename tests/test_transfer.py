@@ -3,7 +3,7 @@ import threading
 import pytest
 import torch
 
-from mtlkit.experiments.transfer import (SharingComparison, TransferSetup, mean_and_error, transfer_gains,
+from mtlkit.experiments.transfer import (SharingComparison, TransferSetup, transfer_gains,
                                         transfer_sweep)
 from mtlkit.models import HardSharing
 from mtlkit.widgets import LiveRunner
@@ -53,14 +53,6 @@ def test_gains_per_seed_and_their_mean():
     assert list(per_seed) == [1.0, 0.0] and all(len(g) == 2 for g in per_seed.values())
     mean = transfer_sweep([1.0, 0.0], split=2, steps=5, seeds=(0, 1), setup=SMALL, device="cpu")
     assert mean == pytest.approx({rho: sum(g) / 2 for rho, g in per_seed.items()})
-
-
-def test_mean_and_error_is_the_standard_error_of_the_mean():
-    mean, error = mean_and_error([1.0, 2.0, 3.0, 6.0])
-    assert mean == pytest.approx(3.0) and error == pytest.approx(torch.tensor([1.0, 2, 3, 6]).std().item() / 2)
-    assert mean_and_error([4.0]) == (4.0, 0.0)
-    with pytest.raises(ValueError, match="at least one value"):
-        mean_and_error([])
 
 
 def test_default_setup_builds_the_registered_hard_sharing_mlp():

@@ -76,10 +76,10 @@ class TransferSetup:
         """The hard-sharing MLP with its first ``split`` layers shared (0: separate networks)."""
         return HardSharing(tasks, self.body(), linear_head(self.widths[-1]), split, (self.dim,))
 
-    def data(self, rho: float, seed: int = 0):
-        """Train and test sets of the two-task regression with weight correlation ρ (seeded)."""
-        data = correlated_regression(self.n_train + self.n_test, rho, dim=self.dim, noise=self.noise,
-                                     scale=self.scale, num_sines=self.num_sines, seed=seed)
+    def data(self, rho: float, seed: int = 0, num_tasks: int = 2):
+        """Train and test sets of the regression tasks "t1".."tT" with weight correlation ρ (seeded)."""
+        data = correlated_regression(self.n_train + self.n_test, rho, dim=self.dim, num_tasks=num_tasks,
+                                     noise=self.noise, scale=self.scale, num_sines=self.num_sines, seed=seed)
         return data.split(self.n_train, self.n_test, seed=seed)
 
 
@@ -139,19 +139,6 @@ def transfer_gains(rhos: Sequence[float], split: int, steps: int, seeds: Sequenc
             gains = run.gains()
             out[rho].append(sum(gains.values()) / len(gains))
     return out
-
-
-def mean_and_error(values: Sequence[float]) -> tuple[float, float]:
-    """The mean of per-seed results and its standard error, std / sqrt(n) (0 for a single seed).
-
-    A claim about the mean holds beyond these seeds when mean ± 2 standard errors
-    excludes the opposite conclusion (e.g. mean - 2 se > 0 for "sharing helps").
-    """
-    v = torch.tensor([float(x) for x in values], dtype=torch.float64)
-    if v.numel() == 0:
-        raise ValueError("mean_and_error needs at least one value")
-    error = v.std().item() / v.numel() ** 0.5 if v.numel() > 1 else 0.0
-    return v.mean().item(), error
 
 
 def transfer_sweep(rhos: Sequence[float], split: int, steps: int, seeds: Sequence[int] = (0,),
