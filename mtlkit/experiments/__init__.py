@@ -9,6 +9,8 @@
   over seeds, and conflict of an update on held-out batches (notebook 07);
 * :mod:`~mtlkit.experiments.weighting`: loss-weighting methods compared with
   tuned learning rates on paired seeds (notebook 06);
+* :mod:`~mtlkit.experiments.dense`: PAD-Net with its distillation cut, the control
+  notebook 04 compares PAD-Net with;
 * :mod:`~mtlkit.experiments.stats`: the mean over seeds with its t interval;
 * :mod:`~mtlkit.experiments.lessons`: a notebook's claims as checks that a seed
   sweep can rerun (``scripts``: ``benchmarks/lessons.py``).
