@@ -37,29 +37,38 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def run_notebook(path: str, seed: int, quick: bool, timeout: int) -> tuple[str, int, list[dict], str | None, float]:
-    """Execute one notebook with one seed; returns its lesson records and the error, if any."""
+def execute_notebook(path: str | Path, env: dict[str, str], quick: bool, timeout: int) -> tuple[float, str | None]:
+    """Run All of one notebook in a fresh kernel with ``env`` set (and quick mode or not).
+
+    Returns the wall seconds and the error that stopped the run (None if it ran to the end).
+    """
     import nbformat
     from nbclient import NotebookClient
 
-    with tempfile.NamedTemporaryFile("w+", suffix=".jsonl", delete=False) as f:
-        record = f.name
-    env = {"MTLKIT_SEED": str(seed), "MTLKIT_LESSONS": record, "MTLKIT_NOTEBOOK": Path(path).stem,
-           "OMP_NUM_THREADS": "1"}
     if quick:
-        env["MTLKIT_QUICK"] = "1"
+        env = {**env, "MTLKIT_QUICK": "1"}
     else:
         os.environ.pop("MTLKIT_QUICK", None)
     os.environ.update(env)
     nb = nbformat.read(path, as_version=4)
-    error = None
     start = time.perf_counter()
     try:
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(Path(path).parent)}}).execute()
-    except Exception as e:  # a cell that is not a lesson failed: report it, keep the other seeds going
-        error = f"{type(e).__name__}: {str(e).splitlines()[-1] if str(e) else ''}"
-    seconds = time.perf_counter() - start
+        error = None
+    except Exception as e:  # report the failed cell and let the caller go on with the next run
+        text = str(e).strip()
+        error = f"{type(e).__name__}: {text.splitlines()[-1] if text else ''}"
+    return time.perf_counter() - start, error
+
+
+def run_notebook(path: str, seed: int, quick: bool, timeout: int) -> tuple[str, int, list[dict], str | None, float]:
+    """Execute one notebook with one seed; returns its lesson records and the error, if any."""
+    with tempfile.NamedTemporaryFile("w+", suffix=".jsonl", delete=False) as f:
+        record = f.name
+    env = {"MTLKIT_SEED": str(seed), "MTLKIT_LESSONS": record, "MTLKIT_NOTEBOOK": Path(path).stem,
+           "OMP_NUM_THREADS": "1"}
+    seconds, error = execute_notebook(path, env, quick, timeout)
     lines = Path(record).read_text().splitlines()
     Path(record).unlink()
     return path, seed, [json.loads(line) for line in lines], error, seconds

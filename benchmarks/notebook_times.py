@@ -14,31 +14,12 @@ import argparse
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def run(path: Path, quick: bool, threads: int, timeout: int) -> tuple[float, str | None]:
-    """Wall seconds of one Run All in a fresh kernel, and the error that stopped it (None if none)."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    if quick:
-        os.environ["MTLKIT_QUICK"] = "1"
-    else:
-        os.environ.pop("MTLKIT_QUICK", None)
-    nb = nbformat.read(path, as_version=4)
-    start = time.perf_counter()
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-        error = None
-    except Exception as e:  # report it and go on with the next notebook
-        error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
-    return time.perf_counter() - start, error
+from lessons import execute_notebook  # noqa: E402
 
 
 def main() -> None:
@@ -56,7 +37,7 @@ def main() -> None:
     print("| notebook | wall (s) | within budget |\n|---|---:|---|")
     total, over = 0.0, []
     for path in paths:
-        seconds, error = run(path, args.quick, args.threads, args.timeout)
+        seconds, error = execute_notebook(path, {"OMP_NUM_THREADS": str(args.threads)}, args.quick, args.timeout)
         total += seconds
         ok = error is None and seconds <= args.budget
         if not ok:
