@@ -16,6 +16,8 @@ from typing import NamedTuple, Sequence
 
 from scipy import stats
 
+from ..compare import MeanStd
+
 
 class Interval(NamedTuple):
     """The mean of ``n`` values and its confidence interval [low, high]."""
@@ -37,8 +39,7 @@ def mean_interval(values: Sequence[float], level: float = 0.95) -> Interval:
         raise ValueError(f"a confidence interval needs at least 2 values (seeds), got {n}")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
-    mean = sum(values) / n
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    mean, std, _ = MeanStd.of(values)  # the sample standard deviation (ddof = 1), as compare() reports it
     half = float(stats.t.ppf((1 + level) / 2, n - 1)) * std / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n)
 
